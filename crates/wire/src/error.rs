@@ -96,6 +96,10 @@ pub enum WireError {
         /// How many bytes are missing at least.
         needed: usize,
     },
+    /// A STREAMED_XOR_CHUNKS frame's length prefix is not a valid uvarint
+    /// (ten or more continuation bytes).
+    #[error("chunked-read frame length is not a valid uvarint")]
+    FrameBadLength,
     /// A STREAMED_XOR_CHUNKS frame announces more bytes than allowed.
     #[error("chunked-read frame of {len} bytes exceeds the limit of {limit}")]
     FrameTooLarge {
