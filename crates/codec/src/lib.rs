@@ -13,9 +13,11 @@
 #![warn(missing_docs)]
 
 pub mod bitstream;
+pub mod decimal;
 mod error;
 pub mod varint;
 pub mod xor;
 
+pub use decimal::{decode_chunk, encode_chunk};
 pub use error::DecodeError;
 pub use xor::{decode_xor, XorEncoder, XorIter};

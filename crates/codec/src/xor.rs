@@ -465,4 +465,4 @@ pub fn decode_xor(chunk: &[u8], out: &mut Vec<Sample>) -> Result<(), DecodeError
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

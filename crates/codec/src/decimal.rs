@@ -1,0 +1,493 @@
+//! The decimal chunk codec for persisted blocks: one series' samples in a form
+//! that zstd (see [`crate::frame`]) compresses very well.
+//!
+//! Layer 1. It owns [`encode_chunk`] and [`decode_chunk`]. It deliberately does not
+//! compress (frames do that, across many chunks), does not checksum, and does not
+//! know where chunks live in a block. The idea (integers instead of float bits,
+//! delta-of-delta timestamps) is VictoriaMetrics'; the layout is ours and drawn in
+//! `FORMAT.md`.
+//!
+//! How a chunk is encoded:
+//! - timestamps: first value, first delta, then zigzag-varint deltas-of-deltas, or
+//!   nothing more when every interval is the same (flag in the mode byte);
+//! - values: when they are decimals, each is `mantissa × 10^exponent` with one shared
+//!   exponent, and the mantissas go out as zigzag-varint deltas or deltas-of-deltas,
+//!   whichever is smaller for the chunk; values that are not exactly such a decimal
+//!   (NaN, the stale marker, ±Inf, -0.0, 17-digit results of float arithmetic, huge
+//!   magnitudes) are listed as exceptions with their raw bits;
+//! - when many values are exceptions, the values are Gorilla-XOR encoded instead.
+//!
+//! Design constraints:
+//! - round trips are bit-exact for any input, including unsorted or duplicate
+//!   timestamps and every NaN payload: the encoder only writes a decimal that it has
+//!   checked decodes to the same bits;
+//! - the first byte of every chunk is a mode/version byte;
+//! - the encoder appends to the caller's buffer; the decoder reports how many bytes
+//!   it consumed, so chunks can be concatenated in one frame.
+
+use crate::bitstream::{BitReader, BitWriter};
+use crate::varint::{put_uvarint, put_varint, read_uvarint, read_varint, uvarint_len, zigzag_encode};
+use crate::xor::{write_xor_value, XorValueState};
+use crate::DecodeError;
+use model::Sample;
+
+/// Format version, stored in the high nibble of the mode byte.
+const VERSION: u8 = 1;
+/// Mode-byte bit: every timestamp interval equals the first one.
+const FLAG_CONSTANT_INTERVAL: u8 = 0b0100;
+/// Mode-byte bits 0-1: how values are encoded.
+const VALUE_ENCODING_MASK: u8 = 0b0011;
+
+/// How the values of a chunk are encoded. Persisted: never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum ValueEncoding {
+    /// Decimal mantissas as zigzag deltas.
+    DecimalDelta = 0,
+    /// Decimal mantissas as zigzag deltas-of-deltas.
+    DecimalDeltaOfDelta = 1,
+    /// Gorilla XOR of the raw float bits.
+    Xor = 2,
+}
+
+/// Largest |exponent|: 10^22 is the largest power of ten an f64 holds exactly, which
+/// makes `mantissa × 10^e` and `mantissa / 10^-e` single correctly rounded operations.
+const MAX_EXP: i32 = 22;
+
+/// Mantissas above 2^53 are not exact in an f64; they never pass the decode check
+/// reliably, so the encoder does not try them.
+const MAX_MANTISSA: i64 = 1 << 53;
+
+/// Exactly representable powers of ten, 10^0 ..= 10^22.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// Integer powers of ten that fit an i64, for rescaling mantissas.
+const IPOW10: [i64; 19] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+];
+
+/// Bytes of an exception entry besides its index: the raw 64 bits.
+const EXCEPTION_VALUE_LEN: usize = 8;
+
+/// Returns the float a decimal stands for; the decoder's only conversion.
+#[inline]
+fn decimal_to_f64(mantissa: i64, exp: i32) -> f64 {
+    debug_assert!(exp.abs() <= MAX_EXP);
+    let m = mantissa as f64;
+    if exp >= 0 {
+        m * POW10[exp as usize]
+    } else {
+        m / POW10[(-exp) as usize]
+    }
+}
+
+/// Finds the decimal with the largest exponent that decodes to exactly `v`.
+///
+/// Zero is reported with exponent [`MAX_EXP`]: it fits every exponent.
+fn to_decimal(v: f64) -> Option<(i64, i32)> {
+    let bits = v.to_bits();
+    if bits == 0 {
+        return Some((0, MAX_EXP));
+    }
+    if !v.is_finite() || v == 0.0 {
+        // NaN, ±Inf, -0.0.
+        return None;
+    }
+    if v.trunc() == v {
+        if v.abs() >= 9.2e18 {
+            return None;
+        }
+        let mut m = v as i64;
+        let mut e = 0;
+        while m % 10 == 0 && e < MAX_EXP {
+            m /= 10;
+            e += 1;
+        }
+        return (m.abs() <= MAX_MANTISSA && decimal_to_f64(m, e).to_bits() == bits).then_some((m, e));
+    }
+    for k in 1..=MAX_EXP {
+        let scaled = v * POW10[k as usize];
+        if scaled.abs() > MAX_MANTISSA as f64 {
+            return None;
+        }
+        let m = scaled.round() as i64;
+        if decimal_to_f64(m, -k).to_bits() == bits {
+            return Some((m, -k));
+        }
+    }
+    None
+}
+
+/// Rescales `(m, e)` to exponent `exp` (≤ `e`) if the result stays exact.
+#[inline]
+fn rescale(m: i64, e: i32, exp: i32) -> Option<i64> {
+    let shift = usize::try_from(e - exp).ok()?;
+    let m = m.checked_mul(*IPOW10.get(shift)?)?;
+    (m.abs() <= MAX_MANTISSA).then_some(m)
+}
+
+/// Appends the encoding of one series' chunk to `out`.
+///
+/// `samples` should be sorted by timestamp with unique timestamps (that is what
+/// compresses well), but any input round-trips bit-exactly. The bytes already in
+/// `out` are left untouched.
+pub fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) {
+    let mode_pos = out.len();
+    out.push(0);
+    put_uvarint(out, samples.len() as u64);
+    let mut mode = VERSION << 4;
+    if !samples.is_empty() {
+        if encode_timestamps(samples, out) {
+            mode |= FLAG_CONSTANT_INTERVAL;
+        }
+        mode |= encode_values(samples, out) as u8;
+    }
+    out[mode_pos] = mode;
+}
+
+/// Writes the timestamp section; returns whether the interval is constant.
+fn encode_timestamps(samples: &[Sample], out: &mut Vec<u8>) -> bool {
+    let t0 = samples[0].t;
+    put_varint(out, t0);
+    if samples.len() < 2 {
+        return true;
+    }
+    let delta0 = samples[1].t.wrapping_sub(t0);
+    put_varint(out, delta0);
+    let constant = samples.windows(2).all(|w| w[1].t.wrapping_sub(w[0].t) == delta0);
+    if !constant {
+        let mut prev_delta = delta0;
+        for w in samples[1..].windows(2) {
+            let delta = w[1].t.wrapping_sub(w[0].t);
+            put_varint(out, delta.wrapping_sub(prev_delta));
+            prev_delta = delta;
+        }
+    }
+    constant
+}
+
+/// Writes the value section and returns how it is encoded.
+fn encode_values(samples: &[Sample], out: &mut Vec<u8>) -> ValueEncoding {
+    let decimals: Vec<Option<(i64, i32)>> = samples.iter().map(|s| to_decimal(s.v)).collect();
+    let Some(exp) = choose_exponent(&decimals) else {
+        encode_values_xor(samples, out);
+        return ValueEncoding::Xor;
+    };
+    // Mantissas at the shared exponent; exceptions repeat the previous mantissa so
+    // they cost a zero delta.
+    let mut mantissas = Vec::with_capacity(samples.len());
+    let mut exceptions = Vec::new();
+    let mut prev = None;
+    for (i, (sample, decimal)) in samples.iter().zip(&decimals).enumerate() {
+        let m = decimal
+            .and_then(|(m, e)| rescale(m, e, exp))
+            .filter(|&m| decimal_to_f64(m, exp).to_bits() == sample.v.to_bits());
+        match m {
+            Some(m) => {
+                if prev.is_none() {
+                    // Leading exceptions take the first real mantissa.
+                    mantissas.resize(i, m);
+                }
+                mantissas.push(m);
+                prev = Some(m);
+            }
+            None => {
+                exceptions.push(i);
+                if let Some(p) = prev {
+                    mantissas.push(p);
+                }
+            }
+        }
+    }
+    if prev.is_none() {
+        encode_values_xor(samples, out);
+        return ValueEncoding::Xor;
+    }
+    let (delta_len, dod_len) = mantissa_costs(&mantissas);
+    let decimal_len = 1 + delta_len.min(dod_len) + exceptions.len() * (EXCEPTION_VALUE_LEN + 1);
+    if exceptions.len() * 4 > samples.len() {
+        // Many exceptions: XOR may be smaller. Measure it rather than guess.
+        let start = out.len();
+        encode_values_xor(samples, out);
+        if out.len() - start <= decimal_len {
+            return ValueEncoding::Xor;
+        }
+        out.truncate(start);
+    }
+    out.push(exp as i8 as u8);
+    let encoding = if dod_len < delta_len {
+        put_mantissas_dod(&mantissas, out);
+        ValueEncoding::DecimalDeltaOfDelta
+    } else {
+        put_mantissas_delta(&mantissas, out);
+        ValueEncoding::DecimalDelta
+    };
+    put_uvarint(out, exceptions.len() as u64);
+    let mut next_idx = 0;
+    for idx in exceptions {
+        put_uvarint(out, (idx - next_idx) as u64);
+        out.extend_from_slice(&samples[idx].v.to_bits().to_le_bytes());
+        next_idx = idx + 1;
+    }
+    encoding
+}
+
+/// Picks the shared exponent that leaves the fewest exceptions (ties: the larger
+/// exponent, which gives smaller mantissas). `None` when no value is a decimal.
+fn choose_exponent(decimals: &[Option<(i64, i32)>]) -> Option<i32> {
+    let mut candidates: Vec<i32> = decimals.iter().flatten().map(|&(_, e)| e).collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut best: Option<(usize, i32)> = None;
+    for &exp in candidates.iter().rev() {
+        let fits = decimals
+            .iter()
+            .flatten()
+            .filter(|&&(m, e)| e >= exp && rescale(m, e, exp).is_some())
+            .count();
+        if best.is_none_or(|(best_fits, _)| fits > best_fits) {
+            best = Some((fits, exp));
+        }
+        if fits == decimals.len() {
+            break;
+        }
+    }
+    best.map(|(_, exp)| exp)
+}
+
+/// Returns the byte lengths of the delta and delta-of-delta mantissa encodings.
+fn mantissa_costs(mantissas: &[i64]) -> (usize, usize) {
+    let first = uvarint_len(zigzag_encode(mantissas[0]));
+    let (mut delta_len, mut dod_len) = (first, first);
+    let mut prev_delta = None;
+    for w in mantissas.windows(2) {
+        let delta = w[1].wrapping_sub(w[0]);
+        delta_len += uvarint_len(zigzag_encode(delta));
+        dod_len += uvarint_len(zigzag_encode(match prev_delta {
+            None => delta,
+            Some(p) => delta.wrapping_sub(p),
+        }));
+        prev_delta = Some(delta);
+    }
+    (delta_len, dod_len)
+}
+
+fn put_mantissas_delta(mantissas: &[i64], out: &mut Vec<u8>) {
+    put_varint(out, mantissas[0]);
+    for w in mantissas.windows(2) {
+        put_varint(out, w[1].wrapping_sub(w[0]));
+    }
+}
+
+fn put_mantissas_dod(mantissas: &[i64], out: &mut Vec<u8>) {
+    put_varint(out, mantissas[0]);
+    let mut prev_delta = None;
+    for w in mantissas.windows(2) {
+        let delta = w[1].wrapping_sub(w[0]);
+        put_varint(out, prev_delta.map_or(delta, |p| delta.wrapping_sub(p)));
+        prev_delta = Some(delta);
+    }
+}
+
+fn encode_values_xor(samples: &[Sample], out: &mut Vec<u8>) {
+    let mut w = BitWriter::new(out);
+    let mut prev = samples[0].v.to_bits();
+    w.write_bits(prev, 64);
+    let (mut leading, mut trailing) = (0xff, 0);
+    for s in &samples[1..] {
+        let bits = s.v.to_bits();
+        write_xor_value(&mut w, prev, bits, &mut leading, &mut trailing);
+        prev = bits;
+    }
+}
+
+/// Decodes one chunk from the start of `bytes`, appending its samples to `out`.
+///
+/// Returns the number of bytes the chunk occupied, so that concatenated chunks can
+/// be read one after the other. On error `out` is left as it was.
+pub fn decode_chunk(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, DecodeError> {
+    let start_len = out.len();
+    let result = decode_chunk_inner(bytes, out);
+    if result.is_err() {
+        out.truncate(start_len);
+    }
+    result
+}
+
+fn decode_chunk_inner(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, DecodeError> {
+    let Some(&mode) = bytes.first() else {
+        return Err(DecodeError::UnexpectedEof {
+            what: "decimal chunk mode byte",
+            offset: 0,
+        });
+    };
+    if mode >> 4 != VERSION || mode & 0b1000 != 0 {
+        return Err(DecodeError::UnknownEncoding { byte: mode });
+    }
+    let encoding = match mode & VALUE_ENCODING_MASK {
+        0 => ValueEncoding::DecimalDelta,
+        1 => ValueEncoding::DecimalDeltaOfDelta,
+        2 => ValueEncoding::Xor,
+        _ => return Err(DecodeError::UnknownEncoding { byte: mode }),
+    };
+    let mut pos = 1;
+    let n = read_uvarint(bytes, &mut pos)?;
+    if n == 0 {
+        return Ok(pos);
+    }
+    // Every value after the first takes at least one bit, so a count beyond that is
+    // corrupt; checking it bounds the allocation below by the input size.
+    let remaining_bits = (bytes.len() - pos) as u64 * 8;
+    if n - 1 > remaining_bits {
+        return Err(DecodeError::Corrupted {
+            what: "decimal chunk sample count",
+            offset: 1,
+            reason: "more samples than the remaining bytes can hold",
+        });
+    }
+    let n = n as usize;
+    let base = out.len();
+    out.reserve(n);
+    decode_timestamps(bytes, &mut pos, n, mode & FLAG_CONSTANT_INTERVAL != 0, out)?;
+    let values = &mut out[base..];
+    match encoding {
+        ValueEncoding::Xor => decode_values_xor(bytes, &mut pos, values)?,
+        ValueEncoding::DecimalDelta | ValueEncoding::DecimalDeltaOfDelta => {
+            decode_values_decimal(bytes, &mut pos, values, encoding == ValueEncoding::DecimalDeltaOfDelta)?
+        }
+    }
+    Ok(pos)
+}
+
+fn decode_timestamps(
+    bytes: &[u8],
+    pos: &mut usize,
+    n: usize,
+    constant: bool,
+    out: &mut Vec<Sample>,
+) -> Result<(), DecodeError> {
+    let mut t = read_varint(bytes, pos)?;
+    out.push(Sample { t, v: 0.0 });
+    if n == 1 {
+        return Ok(());
+    }
+    let mut delta = read_varint(bytes, pos)?;
+    t = t.wrapping_add(delta);
+    out.push(Sample { t, v: 0.0 });
+    for _ in 2..n {
+        if !constant {
+            delta = delta.wrapping_add(read_varint(bytes, pos)?);
+        }
+        t = t.wrapping_add(delta);
+        out.push(Sample { t, v: 0.0 });
+    }
+    Ok(())
+}
+
+fn decode_values_decimal(
+    bytes: &[u8],
+    pos: &mut usize,
+    values: &mut [Sample],
+    delta_of_delta: bool,
+) -> Result<(), DecodeError> {
+    let Some(&exp_byte) = bytes.get(*pos) else {
+        return Err(DecodeError::UnexpectedEof {
+            what: "decimal exponent",
+            offset: *pos,
+        });
+    };
+    let exp = i32::from(exp_byte as i8);
+    if exp.abs() > MAX_EXP {
+        return Err(DecodeError::Corrupted {
+            what: "decimal exponent",
+            offset: *pos,
+            reason: "exponent outside -22..=22",
+        });
+    }
+    *pos += 1;
+    let mut m = read_varint(bytes, pos)?;
+    values[0].v = decimal_to_f64(m, exp);
+    let mut delta = 0i64;
+    for (i, sample) in values.iter_mut().enumerate().skip(1) {
+        let d = read_varint(bytes, pos)?;
+        delta = if delta_of_delta && i > 1 {
+            delta.wrapping_add(d)
+        } else {
+            d
+        };
+        m = m.wrapping_add(delta);
+        sample.v = decimal_to_f64(m, exp);
+    }
+    let exceptions_offset = *pos;
+    let num_exceptions = read_uvarint(bytes, pos)?;
+    if num_exceptions > values.len() as u64 {
+        return Err(DecodeError::Corrupted {
+            what: "decimal exception count",
+            offset: exceptions_offset,
+            reason: "more exceptions than samples",
+        });
+    }
+    let mut next_idx = 0u64;
+    for _ in 0..num_exceptions {
+        let entry_offset = *pos;
+        let idx = next_idx.saturating_add(read_uvarint(bytes, pos)?);
+        let Some(sample) = usize::try_from(idx).ok().and_then(|i| values.get_mut(i)) else {
+            return Err(DecodeError::Corrupted {
+                what: "decimal exception index",
+                offset: entry_offset,
+                reason: "index past the last sample",
+            });
+        };
+        let Some(raw) = bytes.get(*pos..*pos + EXCEPTION_VALUE_LEN) else {
+            return Err(DecodeError::UnexpectedEof {
+                what: "decimal exception value",
+                offset: *pos,
+            });
+        };
+        let mut le = [0u8; EXCEPTION_VALUE_LEN];
+        le.copy_from_slice(raw);
+        sample.v = f64::from_bits(u64::from_le_bytes(le));
+        *pos += EXCEPTION_VALUE_LEN;
+        next_idx = idx + 1;
+    }
+    Ok(())
+}
+
+fn decode_values_xor(bytes: &[u8], pos: &mut usize, values: &mut [Sample]) -> Result<(), DecodeError> {
+    let mut r = BitReader::at_byte(bytes, *pos);
+    let mut state = XorValueState {
+        v_bits: r.read_bits(64)?,
+        ..XorValueState::default()
+    };
+    values[0].v = f64::from_bits(state.v_bits);
+    for sample in &mut values[1..] {
+        state.read(&mut r)?;
+        sample.v = f64::from_bits(state.v_bits);
+    }
+    *pos = r.bytes_consumed();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,196 @@
+use super::*;
+use crate::xor::tests::{any_f64, any_timestamps};
+use proptest::prelude::*;
+
+fn samples(pairs: &[(i64, f64)]) -> Vec<Sample> {
+    pairs.iter().map(|&(t, v)| Sample::new(t, v)).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+fn round_trip(input: &[Sample]) -> Vec<u8> {
+    let mut out = vec![0xAB, 0xCD];
+    encode_chunk(input, &mut out);
+    assert_eq!(out[..2], [0xAB, 0xCD]);
+    let mut decoded = vec![Sample::new(7, 7.0)];
+    let consumed = decode_chunk(&out[2..], &mut decoded).unwrap();
+    assert_eq!(consumed, out.len() - 2);
+    assert_eq!(decoded.len(), input.len() + 1);
+    assert!(decoded[0].bit_eq(&Sample::new(7, 7.0)));
+    for (got, want) in decoded[1..].iter().zip(input) {
+        assert!(got.bit_eq(want), "{got:?} != {want:?}");
+    }
+    out.split_off(2)
+}
+
+#[test]
+fn empty_chunk() {
+    assert_eq!(hex(&round_trip(&[])), "10 00");
+}
+
+#[test]
+fn exact_bytes_constant_interval_two_decimals() {
+    // 10 01 0 constant | 03 n | timestamps: varint(1000)=d0 0f, varint(15000)=b0 ea 01
+    // values 1.25, 1.50, 1.75 → exp -2 (fe), mantissas 125,150,175:
+    //   delta: fa 01 (125), 32, 32 = 4 bytes; dod: fa 01, 32, 00 = 4 bytes → delta wins ties
+    //   then 00 (no exceptions).
+    let bytes = round_trip(&samples(&[(1000, 1.25), (16000, 1.5), (31000, 1.75)]));
+    assert_eq!(hex(&bytes), "14 03 d0 0f b0 ea 01 fe fa 01 32 32 00");
+}
+
+#[test]
+fn exact_bytes_dod_values_and_exceptions() {
+    // Irregular timestamps 0, 10, 30, 40, 50: varint(0)=00, first delta varint(10)=14,
+    // then dods +10, -10, 0 = 14 13 00.
+    // Values 100, 300, 600, NaN-stale, 1000 → integers with trailing zeros: exp 2 (02),
+    // mantissas 1, 3, 6, 6 (placeholder), 10.
+    //   delta: 02 04 06 00 08 = 5 bytes; dod: 02 04 02 (-3→05) ... 02 04 02 05 08 = 5 → delta.
+    // Exceptions: 01, index 3 → 03, raw stale bits little-endian 02 00 00 00 00 00 f0 7f.
+    let input = samples(&[
+        (0, 100.0),
+        (10, 300.0),
+        (30, 600.0),
+        (40, model::STALE_NAN),
+        (50, 1000.0),
+    ]);
+    let bytes = round_trip(&input);
+    assert_eq!(
+        hex(&bytes),
+        "10 05 00 14 14 13 00 02 02 04 06 00 08 01 03 02 00 00 00 00 00 f0 7f"
+    );
+}
+
+#[test]
+fn picks_delta_of_delta_for_steady_counters() {
+    let input: Vec<Sample> = (0..100)
+        .map(|i| Sample::new(i * 15_000, 12_345.67 + i as f64 * 15.25 + (i % 3) as f64 * 0.01))
+        .collect();
+    let bytes = round_trip(&input);
+    assert_eq!(
+        bytes[0],
+        0x10 | FLAG_CONSTANT_INTERVAL | ValueEncoding::DecimalDeltaOfDelta as u8
+    );
+    assert!(bytes.len() < 120, "{}", bytes.len());
+}
+
+#[test]
+fn float_arithmetic_results_fall_back_to_xor() {
+    let input: Vec<Sample> = (0..50).map(|i| Sample::new(i, (i as f64 + 0.1) / 3.0)).collect();
+    let bytes = round_trip(&input);
+    assert_eq!(bytes[0] & VALUE_ENCODING_MASK, ValueEncoding::Xor as u8);
+}
+
+#[test]
+fn special_values_round_trip() {
+    let specials = [
+        f64::NAN,
+        -f64::NAN,
+        f64::from_bits(0x7ff0_0000_0000_0001),
+        model::STALE_NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+        0.0,
+        f64::MIN_POSITIVE,
+        f64::MIN_POSITIVE / 7.0,
+        f64::MAX,
+        f64::MIN,
+        1e22,
+        1e23,
+        123_456_789_012_345_680.0,
+        0.1 + 0.2,
+        9_007_199_254_740_993.0,
+        -1.5e-22,
+    ];
+    for (i, &v) in specials.iter().enumerate() {
+        round_trip(&samples(&[(0, v)]));
+        round_trip(&samples(&[(0, 1.5), (1, v), (2, 2.5)]));
+        let mixed: Vec<Sample> = (0..20)
+            .map(|j| Sample::new(j, if j % 4 == i as i64 % 4 { v } else { j as f64 }))
+            .collect();
+        round_trip(&mixed);
+    }
+}
+
+#[test]
+fn concatenated_chunks_decode_in_sequence() {
+    let a = samples(&[(1, 1.0), (2, 2.0)]);
+    let b = samples(&[(5, f64::NAN)]);
+    let mut buf = Vec::new();
+    encode_chunk(&a, &mut buf);
+    encode_chunk(&b, &mut buf);
+    let mut out = Vec::new();
+    let used = decode_chunk(&buf, &mut out).unwrap();
+    let used2 = decode_chunk(&buf[used..], &mut out).unwrap();
+    assert_eq!(used + used2, buf.len());
+    assert_eq!(out.len(), 3);
+}
+
+#[test]
+fn truncation_is_an_error_and_leaves_out_untouched() {
+    let input: Vec<Sample> = (0..30)
+        .map(|i| Sample::new(i * 1000 + i * i, if i == 7 { f64::NAN } else { i as f64 }))
+        .collect();
+    let mut bytes = Vec::new();
+    encode_chunk(&input, &mut bytes);
+    for cut in 0..bytes.len() {
+        let mut out = vec![Sample::new(1, 1.0)];
+        assert!(decode_chunk(&bytes[..cut], &mut out).is_err(), "cut {cut}");
+        assert_eq!(out.len(), 1);
+    }
+}
+
+proptest! {
+    #[test]
+    fn round_trip_bit_exact(ts in any_timestamps(400), vs in proptest::collection::vec(any_f64(), 400)) {
+        let input: Vec<Sample> = ts.iter().zip(&vs).map(|(&t, &v)| Sample::new(t, v)).collect();
+        round_trip(&input);
+    }
+
+    #[test]
+    fn decimal_series_round_trip(
+        ts in any_timestamps(300),
+        start in -1_000_000_000i64..1_000_000_000,
+        steps in proptest::collection::vec(-5000i64..5000, 300),
+        exp in -6i32..4,
+    ) {
+        let mut m = start;
+        let input: Vec<Sample> = ts.iter().zip(&steps).map(|(&t, &s)| {
+            m += s;
+            Sample::new(t, decimal_to_f64(m, exp))
+        }).collect();
+        round_trip(&input);
+    }
+
+    #[test]
+    fn any_timestamps_and_values_round_trip(pairs in proptest::collection::vec((any::<i64>(), any::<u64>()), 0..60)) {
+        let input: Vec<Sample> = pairs.iter().map(|&(t, v)| Sample::new(t, f64::from_bits(v))).collect();
+        round_trip(&input);
+    }
+
+    #[test]
+    fn decoding_random_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut out = Vec::new();
+        if let Ok(used) = decode_chunk(&bytes, &mut out) {
+            prop_assert!(used <= bytes.len());
+        }
+    }
+
+    #[test]
+    fn decoding_mutated_chunks_never_panics(
+        vs in proptest::collection::vec(any_f64(), 1..50),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+    ) {
+        let input: Vec<Sample> = vs.iter().enumerate().map(|(i, &v)| Sample::new(i as i64 * 15_000, v)).collect();
+        let mut bytes = Vec::new();
+        encode_chunk(&input, &mut bytes);
+        for (at, x) in flips {
+            let i = at % bytes.len();
+            bytes[i] ^= x;
+        }
+        let mut out = Vec::new();
+        let _ = decode_chunk(&bytes, &mut out);
+    }
+}
