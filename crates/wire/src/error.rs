@@ -36,6 +36,15 @@ pub enum WireError {
     /// remote write uses the snappy *block* format.
     #[error("body uses the snappy framed format; remote write and remote read use the snappy block format")]
     SnappyFramed,
+    /// The snappy preamble announces more bytes than a body of this size can
+    /// possibly decompress to.
+    #[error("invalid snappy block: preamble claims {claimed} bytes, more than {body_len} compressed bytes can hold")]
+    SnappyImpossibleLength {
+        /// The length announced by the snappy preamble.
+        claimed: u64,
+        /// The body length.
+        body_len: usize,
+    },
     /// The body is not a valid snappy block.
     #[error("invalid snappy block: {source}")]
     Snappy {

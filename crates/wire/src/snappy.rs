@@ -4,6 +4,8 @@
 //! Layer 4: depends only on `model`. Design constraints:
 //! - the compressed length is checked first, then the decompressed length
 //!   announced by the block's varint preamble, both before any allocation;
+//! - a preamble announcing more than snappy's densest encoding can produce
+//!   from the body is refused too, so a small body never costs a large buffer;
 //! - the output buffer is allocated once, at exactly the announced size, and
 //!   the decoder refuses input that would write past it;
 //! - nothing here panics on any input.
@@ -13,6 +15,12 @@ use crate::DecodeLimits;
 
 /// The stream identifier chunk that starts every snappy *framed* stream.
 const FRAMED_STREAM_MAGIC: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+
+/// The most bytes one byte of a snappy block can expand to, rounded up: the
+/// densest element is a copy with a 2-byte offset, 3 bytes long, producing up
+/// to 64 bytes (64 / 3 < 22). A preamble announcing more than this times the
+/// body length is corrupt, whatever the limits.
+const MAX_EXPANSION_RATIO: usize = 22;
 
 /// Decompresses a snappy block within `limits`.
 pub(crate) fn decompress(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, WireError> {
@@ -43,6 +51,12 @@ pub(crate) fn decompress(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, 
         return Err(WireError::DecompressedTooLarge {
             claimed: len as u64,
             limit: limits.max_decompressed_bytes,
+        });
+    }
+    if len > body.len().saturating_mul(MAX_EXPANSION_RATIO) {
+        return Err(WireError::SnappyImpossibleLength {
+            claimed: len as u64,
+            body_len: body.len(),
         });
     }
     let mut out = vec![0; len];

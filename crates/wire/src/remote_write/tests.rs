@@ -208,6 +208,29 @@ fn decompression_bomb_is_refused_before_allocating() {
 }
 
 #[test]
+fn preamble_beyond_snappy_expansion_is_corrupt() {
+    // Within the limit, but 4 bytes cannot expand to 1 MiB.
+    assert_eq!(
+        decode_err(&[0x80, 0x80, 0x40, 0x00]),
+        "invalid snappy block: preamble claims 1048576 bytes, more than 4 compressed bytes can hold"
+    );
+}
+
+#[test]
+fn highly_compressible_body_decodes() {
+    // A long label value of one repeated byte compresses close to snappy's best ratio.
+    let value = "a".repeat(4096);
+    let series = vec![(
+        Labels::from_pairs(&[("__name__", "m"), ("v", &value)]),
+        vec![Sample::new(1, 1.0)],
+    )];
+    let many: Vec<_> = (0..64).flat_map(|_| series.clone()).collect();
+    let body = encode(&many, &[]).unwrap();
+    let decoded = decode(&body, &DecodeLimits::default()).unwrap();
+    assert_eq!(decoded.series.len(), 64);
+}
+
+#[test]
 fn compressed_body_over_limit() {
     let limits = DecodeLimits {
         max_compressed_bytes: 4,
