@@ -1,0 +1,299 @@
+//! Opens a block and answers selections from it.
+//!
+//! On open, the index file is read whole and checksummed; symbols, the label
+//! index and series offsets are decoded into memory (a few bytes per series),
+//! while series entries and postings stay encoded until a query needs them.
+//! Chunk frames are read on demand through the [`BlockStore`].
+
+use super::writer::INDEX_MAGIC;
+use super::{BlockMeta, FORMAT_VERSION};
+use crate::encoding::{DecodeError, Reader};
+use crate::postings::PostingsSource;
+use crate::store::BlockStore;
+use crate::TsdbError;
+use model::{Label, Labels, Sample};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Where a chunk is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkRef {
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+    pub(crate) frame: usize,
+    pub(crate) offset: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    offset: u64,
+    compressed_len: u64,
+    decompressed_len: u64,
+}
+
+/// An open, immutable block.
+pub struct BlockReader {
+    pub(crate) meta: BlockMeta,
+    dir: String,
+    store: Arc<dyn BlockStore>,
+    index: Vec<u8>,
+    /// (offset, len) of each symbol in `index`.
+    symbols: Vec<(u32, u32)>,
+    /// name symbol → sorted (value symbol, postings offset).
+    label_index: BTreeMap<u32, Vec<(u32, u64)>>,
+    series_offsets: Vec<u64>,
+    frames: Vec<Frame>,
+    series_start: usize,
+    postings_start: usize,
+}
+
+fn corrupt(dir: &str, file: &str, reason: impl std::fmt::Display) -> TsdbError {
+    TsdbError::Corrupted { path: format!("{dir}/{file}"), reason: reason.to_string() }
+}
+
+impl BlockReader {
+    /// Opens the block in directory `dir` of `store`.
+    pub(crate) fn open(store: Arc<dyn BlockStore>, dir: &str) -> Result<Self, TsdbError> {
+        let meta_bytes = store.read(&format!("{dir}/meta.json"))?;
+        let meta: BlockMeta = serde_json::from_slice(&meta_bytes).map_err(|e| corrupt(dir, "meta.json", e))?;
+        if meta.version != FORMAT_VERSION {
+            return Err(corrupt(dir, "meta.json", format!("unsupported block version {}", meta.version)));
+        }
+        let index = store.read(&format!("{dir}/index"))?;
+        let bad = |reason: &str| corrupt(dir, "index", reason);
+        if index.len() < 5 + 48 + 8 || &index[..4] != INDEX_MAGIC || &index[index.len() - 4..] != INDEX_MAGIC {
+            return Err(bad("bad magic or too short"));
+        }
+        if u32::from(index[4]) != FORMAT_VERSION {
+            return Err(bad("unsupported index version"));
+        }
+        let body_end = index.len() - 8;
+        let crc = u32::from_le_bytes([index[body_end], index[body_end + 1], index[body_end + 2], index[body_end + 3]]);
+        if super::writer::crc32c_of(&index[..body_end]) != crc {
+            return Err(bad("index checksum mismatch"));
+        }
+        let toc_start = body_end - 48;
+        let mut toc = [0usize; 6];
+        let mut r = Reader::at(&index, toc_start);
+        for t in &mut toc {
+            *t = r.u64_le().map_err(|e| bad(&e.to_string()))? as usize;
+        }
+        if toc.windows(2).any(|w| w[0] > w[1]) || toc[5] > toc_start {
+            return Err(bad("table of contents out of order"));
+        }
+        let parse = || -> Result<_, DecodeError> {
+            let mut r = Reader::at(&index, toc[0]);
+            let n = r.uvarint()? as usize;
+            let mut symbols = Vec::with_capacity(n.min(index.len()));
+            for _ in 0..n {
+                let len = r.uvarint()? as usize;
+                let off = r.pos();
+                let s = r.take(len)?;
+                std::str::from_utf8(s).map_err(|_| DecodeError { what: "symbol not UTF-8", offset: off })?;
+                symbols.push((off as u32, len as u32));
+            }
+            let mut r = Reader::at(&index, toc[3]);
+            let names = r.uvarint()? as usize;
+            let mut label_index = BTreeMap::new();
+            for _ in 0..names {
+                let name = r.uvarint()? as u32;
+                let nv = r.uvarint()? as usize;
+                let mut values = Vec::with_capacity(nv.min(index.len()));
+                for _ in 0..nv {
+                    values.push((r.uvarint()? as u32, r.uvarint()?));
+                }
+                label_index.insert(name, values);
+            }
+            let mut r = Reader::at(&index, toc[4]);
+            let nf = r.uvarint()? as usize;
+            let mut frames = Vec::with_capacity(nf.min(index.len()));
+            for _ in 0..nf {
+                frames.push(Frame { offset: r.uvarint()?, compressed_len: r.uvarint()?, decompressed_len: r.uvarint()? });
+            }
+            let mut r = Reader::at(&index, toc[5]);
+            let ns = r.uvarint()? as usize;
+            let mut series_offsets = Vec::with_capacity(ns.min(index.len()));
+            let mut prev = 0u64;
+            for _ in 0..ns {
+                prev += r.uvarint()?;
+                series_offsets.push(prev);
+            }
+            Ok((symbols, label_index, frames, series_offsets))
+        };
+        let (symbols, label_index, frames, series_offsets) = parse().map_err(|e| bad(&e.to_string()))?;
+        let n_sym = symbols.len() as u32;
+        if label_index.iter().any(|(n, vs)| *n >= n_sym || vs.iter().any(|(v, _)| *v >= n_sym)) {
+            return Err(bad("label index names an unknown symbol"));
+        }
+        Ok(BlockReader {
+            meta,
+            dir: dir.to_string(),
+            store,
+            index,
+            symbols,
+            label_index,
+            series_offsets,
+            frames,
+            series_start: toc[1],
+            postings_start: toc[2],
+        })
+    }
+
+    /// The block's meta.
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    /// The block's directory in its store.
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    fn symbol(&self, id: u32) -> Result<&str, TsdbError> {
+        let &(off, len) = self.symbols.get(id as usize).ok_or_else(|| corrupt(&self.dir, "index", "bad symbol ref"))?;
+        // Checked to be UTF-8 on open.
+        std::str::from_utf8(&self.index[off as usize..(off + len) as usize])
+            .map_err(|_| corrupt(&self.dir, "index", "symbol not UTF-8"))
+    }
+
+    fn symbol_id(&self, s: &str) -> Option<u32> {
+        let mut lo = 0usize;
+        let mut hi = self.symbols.len();
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let (off, len) = self.symbols[mid];
+            let m = &self.index[off as usize..(off + len) as usize];
+            match m.cmp(s.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid as u32),
+            }
+        }
+        None
+    }
+
+    fn read_postings(&self, off: u64) -> Vec<u64> {
+        let mut r = Reader::at(&self.index, self.postings_start + off as usize);
+        let mut out = Vec::new();
+        let Ok(n) = r.uvarint() else { return out };
+        let mut prev = 0u64;
+        for _ in 0..n {
+            match r.uvarint() {
+                Ok(d) => {
+                    prev += d;
+                    out.push(prev);
+                }
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Number of series in the block.
+    pub fn num_series(&self) -> usize {
+        self.series_offsets.len()
+    }
+
+    /// The labels and chunk refs of series `id`.
+    pub(crate) fn series(&self, id: u64) -> Result<(Labels, Vec<ChunkRef>), TsdbError> {
+        let off = *self
+            .series_offsets
+            .get(id as usize)
+            .ok_or_else(|| corrupt(&self.dir, "index", "series id out of range"))?;
+        let mut r = Reader::at(&self.index, self.series_start + off as usize);
+        let e = |e: DecodeError| corrupt(&self.dir, "index", e);
+        let nl = r.uvarint().map_err(e)? as usize;
+        let mut labels = Vec::with_capacity(nl.min(64));
+        for _ in 0..nl {
+            let n = r.uvarint().map_err(e)? as u32;
+            let v = r.uvarint().map_err(e)? as u32;
+            labels.push(Label::new(self.symbol(n)?, self.symbol(v)?));
+        }
+        let nc = r.uvarint().map_err(e)? as usize;
+        let mut chunks = Vec::with_capacity(nc.min(1024));
+        let mut prev_max = 0i64;
+        let mut frame = 0usize;
+        for i in 0..nc {
+            let d = r.varint().map_err(e)?;
+            let min_t = if i == 0 { d } else { prev_max.wrapping_add(d) };
+            let max_t = min_t.wrapping_add(r.uvarint().map_err(e)? as i64);
+            frame += r.uvarint().map_err(e)? as usize;
+            let offset = r.uvarint().map_err(e)? as usize;
+            let _num_samples = r.uvarint().map_err(e)?;
+            chunks.push(ChunkRef { min_t, max_t, frame, offset });
+            prev_max = max_t;
+        }
+        Ok((Labels::new(labels), chunks))
+    }
+
+    /// Reads and decompresses frame `i`.
+    pub(crate) fn frame(&self, i: usize) -> Result<Vec<u8>, TsdbError> {
+        let f = self.frames.get(i).ok_or_else(|| corrupt(&self.dir, "index", "frame ref out of range"))?;
+        let raw = self.store.read_range(&format!("{}/chunks", self.dir), f.offset, f.compressed_len as usize)?;
+        let out = codec::frame::decompress_frame(&raw, f.decompressed_len as usize)
+            .map_err(|e| corrupt(&self.dir, "chunks", e))?;
+        Ok(out)
+    }
+
+    /// Decodes the samples of one chunk that fall in `start..=end` into `out`.
+    pub(crate) fn read_chunk(
+        &self,
+        c: &ChunkRef,
+        cache: &mut FrameCache,
+        start: i64,
+        end: i64,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), TsdbError> {
+        let mut tmp = std::mem::take(&mut cache.scratch);
+        tmp.clear();
+        let frame = cache.get(self, c.frame)?;
+        let bytes = frame.get(c.offset..).ok_or_else(|| corrupt(&self.dir, "chunks", "chunk offset past frame"))?;
+        codec::decimal::decode_chunk(bytes, &mut tmp).map_err(|e| corrupt(&self.dir, "chunks", e))?;
+        out.extend(tmp.iter().filter(|s| s.t >= start && s.t <= end));
+        cache.scratch = tmp;
+        Ok(())
+    }
+
+    /// All label names used in the block, sorted.
+    pub(crate) fn label_names(&self) -> Result<Vec<String>, TsdbError> {
+        self.label_index.keys().map(|&n| self.symbol(n).map(str::to_string)).collect()
+    }
+}
+
+impl PostingsSource for BlockReader {
+    fn all_postings(&self) -> Vec<u64> {
+        (0..self.series_offsets.len() as u64).collect()
+    }
+
+    fn postings(&self, name: &str, value: &str) -> Vec<u64> {
+        let (Some(n), Some(v)) = (self.symbol_id(name), self.symbol_id(value)) else { return Vec::new() };
+        let Some(values) = self.label_index.get(&n) else { return Vec::new() };
+        match values.binary_search_by_key(&v, |&(v, _)| v) {
+            Ok(i) => self.read_postings(values[i].1),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn label_values(&self, name: &str) -> Vec<String> {
+        let Some(n) = self.symbol_id(name) else { return Vec::new() };
+        let Some(values) = self.label_index.get(&n) else { return Vec::new() };
+        values.iter().filter_map(|&(v, _)| self.symbol(v).ok().map(str::to_string)).collect()
+    }
+}
+
+/// Keeps the most recently decompressed frame, as series of one query are
+/// read in index order and neighbours share frames.
+#[derive(Default)]
+pub(crate) struct FrameCache {
+    frame: Option<(usize, Vec<u8>)>,
+    scratch: Vec<Sample>,
+}
+
+impl FrameCache {
+    fn get(&mut self, block: &BlockReader, i: usize) -> Result<&[u8], TsdbError> {
+        if self.frame.as_ref().is_none_or(|(fi, _)| *fi != i) {
+            self.frame = Some((i, block.frame(i)?));
+        }
+        Ok(self.frame.as_ref().map(|(_, f)| f.as_slice()).unwrap_or_default())
+    }
+}

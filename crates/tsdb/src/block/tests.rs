@@ -1,0 +1,70 @@
+use super::reader::{BlockReader, FrameCache};
+use super::writer::BlockWriter;
+use super::BlockCompaction;
+use crate::postings::{select_postings, PostingsSource};
+use crate::store::{BlockStore, LocalStore};
+use model::{Labels, MatchOp, Matcher, Sample};
+use std::sync::Arc;
+
+fn series(i: usize) -> (Labels, Vec<Sample>) {
+    let labels = Labels::from_pairs(&[
+        ("__name__", "node_cpu_seconds_total"),
+        ("cpu", &(i % 4).to_string()),
+        ("instance", &format!("host-{:03}", i / 4)),
+    ]);
+    let samples = (0..500).map(|k| Sample::new(k * 15_000, (i * 1000 + k as usize) as f64 * 0.01)).collect();
+    (labels, samples)
+}
+
+#[test]
+fn write_then_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn BlockStore> = Arc::new(LocalStore::new(dir.path()).unwrap());
+    let mut all: Vec<(Labels, Vec<Sample>)> = (0..40).map(series).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let symbols = all.iter().flat_map(|(l, _)| l.iter().flat_map(|l| [l.name.clone(), l.value.clone()]).collect::<Vec<_>>());
+    let mut w = BlockWriter::new(&*store, "blocks", symbols.collect::<Vec<_>>()).unwrap();
+    for (l, s) in &all {
+        w.add_series(l, s).unwrap();
+    }
+    let meta = w.finish(BlockCompaction::default()).unwrap().unwrap();
+    assert_eq!(meta.stats.num_series, 40);
+    assert_eq!(meta.stats.num_samples, 40 * 500);
+    assert_eq!(meta.min_time, 0);
+    assert_eq!(meta.max_time, 499 * 15_000);
+
+    let b = BlockReader::open(Arc::clone(&store), &format!("blocks/{}", meta.ulid)).unwrap();
+    assert_eq!(b.label_values("cpu"), vec!["0", "1", "2", "3"]);
+    let ids = select_postings(&b, &[Matcher::equal("cpu", "2"), Matcher::new(MatchOp::RegexMatch, "instance", "host-00[0-4]").unwrap()]);
+    assert_eq!(ids.len(), 5);
+    let mut cache = FrameCache::default();
+    for id in ids {
+        let (labels, chunks) = b.series(id).unwrap();
+        assert_eq!(labels.get("cpu"), Some("2"));
+        let mut got = Vec::new();
+        for c in &chunks {
+            b.read_chunk(c, &mut cache, 0, i64::MAX, &mut got).unwrap();
+        }
+        let want = &all.iter().find(|(l, _)| *l == labels).unwrap().1;
+        assert_eq!(&got, want);
+    }
+    assert!(b.postings("cpu", "9").is_empty());
+}
+
+#[test]
+fn corrupt_index_is_reported_not_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn BlockStore> = Arc::new(LocalStore::new(dir.path()).unwrap());
+    let (l, s) = series(1);
+    let symbols: Vec<String> = l.iter().flat_map(|l| [l.name.clone(), l.value.clone()]).collect();
+    let mut w = BlockWriter::new(&*store, "blocks", symbols).unwrap();
+    w.add_series(&l, &s).unwrap();
+    let meta = w.finish(BlockCompaction::default()).unwrap().unwrap();
+    let path = dir.path().join("blocks").join(&meta.ulid).join("index");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = BlockReader::open(store, &format!("blocks/{}", meta.ulid)).err().unwrap();
+    assert!(err.to_string().contains("checksum"), "{err}");
+}

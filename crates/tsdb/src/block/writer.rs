@@ -1,0 +1,306 @@
+//! Builds a block from series delivered in label order.
+
+use super::{new_ulid, BlockCompaction, BlockMeta, BlockStats, FORMAT_VERSION};
+use crate::encoding::{put_bytes, put_uvarint, put_varint};
+use crate::store::{BlockStore, ObjectWriter};
+use model::{Labels, Sample};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// Frames are compressed once they hold this many bytes of encoded chunks:
+/// 64 KiB gives zstd enough context across series (measured in `codec`'s
+/// benchmark) while a point read decompresses little.
+pub(crate) const FRAME_TARGET_BYTES: usize = 64 << 10;
+/// zstd level for block frames.
+pub(crate) const ZSTD_LEVEL: i32 = 3;
+/// A chunk in a block holds at most this many samples; more are split.
+pub(crate) const MAX_BLOCK_CHUNK_SAMPLES: usize = 4096;
+/// Chunks never span a multiple of this range (2 h), so that a query over a
+/// short window decodes little of a long block.
+pub(crate) const BLOCK_CHUNK_RANGE_MS: i64 = 2 * 3600 * 1000;
+
+pub(crate) const INDEX_MAGIC: &[u8; 4] = b"HTSI";
+
+struct ChunkMeta {
+    min_t: i64,
+    max_t: i64,
+    frame: u64,
+    offset: u32,
+    num_samples: u32,
+}
+
+struct SeriesEntry {
+    labels: Vec<(u32, u32)>,
+    chunks: Vec<ChunkMeta>,
+}
+
+/// Writes one block. Call [`BlockWriter::add_series`] in label order, then
+/// [`BlockWriter::finish`]. Nothing is visible until `finish` succeeds.
+pub(crate) struct BlockWriter<'a> {
+    store: &'a dyn BlockStore,
+    dir: String,
+    ulid: String,
+    chunks_file: Box<dyn ObjectWriter>,
+    chunks_file_len: u64,
+    frame_buf: Vec<u8>,
+    compressed: Vec<u8>,
+    frames: Vec<(u64, u64, u64)>,
+    // Label strings are collected up front by the caller so symbols are known.
+    symbols: Vec<String>,
+    symbol_ids: BTreeMap<String, u32>,
+    series: Vec<SeriesEntry>,
+    postings: BTreeMap<(u32, u32), Vec<u32>>,
+    stats: BlockStats,
+    min_t: i64,
+    max_t: i64,
+    last_labels: Option<Labels>,
+}
+
+impl<'a> BlockWriter<'a> {
+    /// Starts a block under `parent/<new ulid>` with the given label symbols
+    /// (every label name and value the series will use).
+    pub(crate) fn new(
+        store: &'a dyn BlockStore,
+        parent: &str,
+        symbols: impl IntoIterator<Item = String>,
+    ) -> io::Result<Self> {
+        let ulid = new_ulid();
+        let dir = format!("{parent}/{ulid}");
+        let chunks_file = store.create(&format!("{dir}/chunks"))?;
+        let mut symbols: Vec<String> = symbols.into_iter().collect();
+        symbols.sort_unstable();
+        symbols.dedup();
+        let symbol_ids = symbols.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
+        Ok(BlockWriter {
+            store,
+            dir,
+            ulid,
+            chunks_file,
+            chunks_file_len: 0,
+            frame_buf: Vec::with_capacity(FRAME_TARGET_BYTES * 2),
+            compressed: Vec::new(),
+            frames: Vec::new(),
+            symbols,
+            symbol_ids,
+            series: Vec::new(),
+            postings: BTreeMap::new(),
+            stats: BlockStats::default(),
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+            last_labels: None,
+        })
+    }
+
+    /// Adds a series with its samples (sorted, unique timestamps). Series
+    /// must come in strictly increasing label order; empty ones are skipped.
+    pub(crate) fn add_series(&mut self, labels: &Labels, samples: &[Sample]) -> io::Result<()> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        if self.last_labels.as_ref().is_some_and(|l| l >= labels) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("series out of order: {labels}")));
+        }
+        self.last_labels = Some(labels.clone());
+        let mut label_ids = Vec::with_capacity(labels.len());
+        for l in labels {
+            let (Some(&n), Some(&v)) = (self.symbol_ids.get(&l.name), self.symbol_ids.get(&l.value)) else {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("label {} not in symbols", l.name)));
+            };
+            label_ids.push((n, v));
+        }
+        let series_id = self.series.len() as u32;
+        for &pair in &label_ids {
+            self.postings.entry(pair).or_default().push(series_id);
+        }
+        let mut chunks = Vec::new();
+        for part in split_chunks(samples) {
+            let offset = self.frame_buf.len() as u32;
+            codec::decimal::encode_chunk(part, &mut self.frame_buf);
+            let (min_t, max_t) = (part[0].t, part[part.len() - 1].t);
+            chunks.push(ChunkMeta {
+                min_t,
+                max_t,
+                frame: self.frames.len() as u64,
+                offset,
+                num_samples: part.len() as u32,
+            });
+            self.stats.num_chunks += 1;
+            self.stats.num_samples += part.len() as u64;
+            self.min_t = self.min_t.min(min_t);
+            self.max_t = self.max_t.max(max_t);
+            if self.frame_buf.len() >= FRAME_TARGET_BYTES {
+                self.flush_frame()?;
+            }
+        }
+        self.series.push(SeriesEntry { labels: label_ids, chunks });
+        self.stats.num_series += 1;
+        Ok(())
+    }
+
+    fn flush_frame(&mut self) -> io::Result<()> {
+        if self.frame_buf.is_empty() {
+            return Ok(());
+        }
+        self.compressed.clear();
+        codec::frame::compress_frame(&self.frame_buf, ZSTD_LEVEL, &mut self.compressed);
+        self.chunks_file.write_all(&self.compressed)?;
+        self.frames.push((self.chunks_file_len, self.compressed.len() as u64, self.frame_buf.len() as u64));
+        self.chunks_file_len += self.compressed.len() as u64;
+        self.frame_buf.clear();
+        Ok(())
+    }
+
+    /// Number of samples added so far.
+    pub(crate) fn num_samples(&self) -> u64 {
+        self.stats.num_samples
+    }
+
+    /// Writes the index and meta and makes the block durable. Returns `None`
+    /// (and writes nothing) when no sample was added.
+    pub(crate) fn finish(mut self, compaction: BlockCompaction) -> io::Result<Option<BlockMeta>> {
+        if self.stats.num_samples == 0 {
+            drop(self.chunks_file);
+            self.store.delete_all(&self.dir)?;
+            return Ok(None);
+        }
+        self.flush_frame()?;
+        let index = self.encode_index();
+        self.chunks_file.finish()?;
+        let mut f = self.store.create(&format!("{}/index", self.dir))?;
+        f.write_all(&index)?;
+        f.finish()?;
+        self.stats.num_bytes = self.chunks_file_len + index.len() as u64;
+        let mut compaction = compaction;
+        if compaction.sources.is_empty() {
+            compaction.sources.push(self.ulid.clone());
+        }
+        let meta = BlockMeta {
+            ulid: self.ulid.clone(),
+            min_time: self.min_t,
+            max_time: self.max_t,
+            stats: self.stats.clone(),
+            compaction,
+            version: FORMAT_VERSION,
+        };
+        let json = serde_json::to_vec_pretty(&meta).map_err(io::Error::other)?;
+        let mut f = self.store.create(&format!("{}/meta.json", self.dir))?;
+        f.write_all(&json)?;
+        f.finish()?;
+        self.store.commit_dir(&self.dir)?;
+        Ok(Some(meta))
+    }
+
+    fn encode_index(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(INDEX_MAGIC);
+        out.push(FORMAT_VERSION as u8);
+        let mut toc = [0u64; 6];
+
+        toc[0] = out.len() as u64;
+        put_uvarint(&mut out, self.symbols.len() as u64);
+        for s in &self.symbols {
+            put_bytes(&mut out, s.as_bytes());
+        }
+
+        toc[1] = out.len() as u64;
+        let mut series_offsets = Vec::with_capacity(self.series.len());
+        for s in &self.series {
+            series_offsets.push(out.len() as u64 - toc[1]);
+            put_uvarint(&mut out, s.labels.len() as u64);
+            for &(n, v) in &s.labels {
+                put_uvarint(&mut out, u64::from(n));
+                put_uvarint(&mut out, u64::from(v));
+            }
+            put_uvarint(&mut out, s.chunks.len() as u64);
+            let mut prev_max = 0i64;
+            let mut prev_frame = 0u64;
+            for (i, c) in s.chunks.iter().enumerate() {
+                if i == 0 {
+                    put_varint(&mut out, c.min_t);
+                } else {
+                    put_varint(&mut out, c.min_t - prev_max);
+                }
+                put_uvarint(&mut out, (c.max_t - c.min_t) as u64);
+                put_uvarint(&mut out, c.frame - prev_frame);
+                put_uvarint(&mut out, u64::from(c.offset));
+                put_uvarint(&mut out, u64::from(c.num_samples));
+                prev_max = c.max_t;
+                prev_frame = c.frame;
+            }
+        }
+
+        toc[2] = out.len() as u64;
+        let mut postings_offsets: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+        for (pair, ids) in &self.postings {
+            postings_offsets.insert(*pair, out.len() as u64 - toc[2]);
+            put_uvarint(&mut out, ids.len() as u64);
+            let mut prev = 0u32;
+            for &id in ids {
+                put_uvarint(&mut out, u64::from(id - prev));
+                prev = id;
+            }
+        }
+
+        toc[3] = out.len() as u64;
+        let mut by_name: BTreeMap<u32, Vec<(u32, u64)>> = BTreeMap::new();
+        for ((n, v), off) in postings_offsets {
+            by_name.entry(n).or_default().push((v, off));
+        }
+        put_uvarint(&mut out, by_name.len() as u64);
+        for (n, values) in by_name {
+            put_uvarint(&mut out, u64::from(n));
+            put_uvarint(&mut out, values.len() as u64);
+            for (v, off) in values {
+                put_uvarint(&mut out, u64::from(v));
+                put_uvarint(&mut out, off);
+            }
+        }
+
+        toc[4] = out.len() as u64;
+        put_uvarint(&mut out, self.frames.len() as u64);
+        for &(off, clen, dlen) in &self.frames {
+            put_uvarint(&mut out, off);
+            put_uvarint(&mut out, clen);
+            put_uvarint(&mut out, dlen);
+        }
+
+        toc[5] = out.len() as u64;
+        put_uvarint(&mut out, series_offsets.len() as u64);
+        let mut prev = 0;
+        for off in series_offsets {
+            put_uvarint(&mut out, off - prev);
+            prev = off;
+        }
+
+        for t in toc {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        let crc = crc32c_of(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(INDEX_MAGIC);
+        out
+    }
+}
+
+pub(crate) fn crc32c_of(b: &[u8]) -> u32 {
+    crc32c::crc32c(b)
+}
+
+/// Splits a series' samples into block chunks: at most
+/// [`MAX_BLOCK_CHUNK_SAMPLES`] samples, never across a
+/// [`BLOCK_CHUNK_RANGE_MS`] boundary.
+fn split_chunks(samples: &[Sample]) -> impl Iterator<Item = &[Sample]> {
+    let mut rest = samples;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let window = first.t.div_euclid(BLOCK_CHUNK_RANGE_MS);
+        let n = rest
+            .iter()
+            .take(MAX_BLOCK_CHUNK_SAMPLES)
+            .take_while(|s| s.t.div_euclid(BLOCK_CHUNK_RANGE_MS) == window)
+            .count();
+        let (part, tail) = rest.split_at(n);
+        rest = tail;
+        Some(part)
+    })
+}

@@ -1,0 +1,297 @@
+//! The head: the in-memory part of a [`crate::Db`] holding the most recent
+//! samples of every active series, before they are cut into a block.
+//!
+//! Design constraints:
+//! - Memory per active series stays well under 1 KiB: labels are packed into
+//!   one allocation ([`crate::packed`]), in-order samples go into Prometheus
+//!   XOR chunks of at most [`MAX_CHUNK_SAMPLES`] samples, and a chunk never
+//!   spans a block-range boundary, so cutting a block takes whole chunks.
+//! - In-order samples (newer than the series' last one, and not older than
+//!   [`Head::min_inorder_t`]) are appended to the open chunk. Others within
+//!   the out-of-order window go to a small sorted per-series buffer.
+//! - A series is only ever visible once its `Series` record is in the WAL;
+//!   removal marks it `removed` under its lock so that a racing appender
+//!   retries with a fresh series instead of writing into a dead one.
+//! - The head never refuses to answer a query while a block is being cut:
+//!   cutting copies data out first and drops it only once the block is
+//!   durable ([`Head::begin_cut`] then [`Head::finish_cut`]).
+
+pub(crate) mod series;
+
+pub(crate) use series::{MemSeries, SeriesData};
+
+use crate::packed;
+use crate::postings::{self, PostingsSource};
+use ahash::AHashMap;
+use model::{Labels, Matcher};
+use parking_lot::RwLock;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The series of the head and their label index.
+#[derive(Default)]
+pub(crate) struct SeriesIndex {
+    by_ref: AHashMap<u64, Arc<MemSeries>>,
+    /// Label-set hash to series refs (usually one; more on a hash collision).
+    by_hash: AHashMap<u64, Vec<u64>>,
+    /// name → value → sorted series refs.
+    postings: AHashMap<Box<str>, BTreeMap<Box<str>, Vec<u64>>>,
+}
+
+impl SeriesIndex {
+    fn lookup(&self, hash: u64, packed: &[u8]) -> Option<&Arc<MemSeries>> {
+        self.by_hash
+            .get(&hash)?
+            .iter()
+            .filter_map(|r| self.by_ref.get(r))
+            .find(|s| &*s.labels == packed)
+    }
+
+    fn insert(&mut self, hash: u64, series: Arc<MemSeries>) {
+        let r = series.series_ref;
+        for (name, value) in packed::pairs(&series.labels) {
+            let values = self.postings.entry(name.into()).or_default();
+            let list = match values.get_mut(value) {
+                Some(l) => l,
+                None => values.entry(value.into()).or_default(),
+            };
+            // Refs are handed out in increasing order except during replay.
+            if list.last().is_some_and(|&last| last > r) {
+                let pos = list.partition_point(|&x| x < r);
+                list.insert(pos, r);
+            } else {
+                list.push(r);
+            }
+        }
+        self.by_hash.entry(hash).or_default().push(r);
+        self.by_ref.insert(r, series);
+    }
+
+    /// Removes series in bulk; postings lists are rewritten once.
+    fn remove(&mut self, refs: &[u64]) {
+        if refs.is_empty() {
+            return;
+        }
+        let gone: ahash::AHashSet<u64> = refs.iter().copied().collect();
+        for r in refs {
+            if let Some(s) = self.by_ref.remove(r) {
+                let hash = s.hash;
+                if let Some(list) = self.by_hash.get_mut(&hash) {
+                    list.retain(|x| x != r);
+                    if list.is_empty() {
+                        self.by_hash.remove(&hash);
+                    }
+                }
+            }
+        }
+        self.postings.retain(|_, values| {
+            values.retain(|_, list| {
+                list.retain(|r| !gone.contains(r));
+                list.shrink_to_fit();
+                !list.is_empty()
+            });
+            !values.is_empty()
+        });
+    }
+}
+
+impl SeriesIndex {
+    /// name → value → refs, for statistics.
+    pub(crate) fn postings_map(&self) -> &AHashMap<Box<str>, BTreeMap<Box<str>, Vec<u64>>> {
+        &self.postings
+    }
+
+    pub(crate) fn num_series(&self) -> usize {
+        self.by_ref.len()
+    }
+}
+
+impl PostingsSource for SeriesIndex {
+    fn all_postings(&self) -> Vec<u64> {
+        let mut all: Vec<u64> = self.by_ref.keys().copied().collect();
+        all.sort_unstable();
+        all
+    }
+
+    fn postings(&self, name: &str, value: &str) -> Vec<u64> {
+        self.postings.get(name).and_then(|v| v.get(value)).cloned().unwrap_or_default()
+    }
+
+    fn label_values(&self, name: &str) -> Vec<String> {
+        self.postings.get(name).map(|v| v.keys().map(|k| k.to_string()).collect()).unwrap_or_default()
+    }
+}
+
+/// The in-memory head of one tenant's database.
+pub(crate) struct Head {
+    pub(crate) index: RwLock<SeriesIndex>,
+    next_ref: AtomicU64,
+    /// Largest timestamp appended so far (i64::MIN when empty).
+    pub(crate) max_t: AtomicI64,
+    /// Smallest in-order timestamp held (i64::MAX when empty).
+    pub(crate) min_t: AtomicI64,
+    /// In-order appends below this go to the out-of-order buffer: the range
+    /// below has been (or is being) cut into a block.
+    pub(crate) min_inorder_t: AtomicI64,
+    /// Chunks never span a multiple of this many milliseconds.
+    pub(crate) chunk_range: i64,
+}
+
+impl Head {
+    pub(crate) fn new(chunk_range: i64) -> Self {
+        Head {
+            index: RwLock::new(SeriesIndex::default()),
+            next_ref: AtomicU64::new(1),
+            max_t: AtomicI64::new(i64::MIN),
+            min_t: AtomicI64::new(i64::MAX),
+            min_inorder_t: AtomicI64::new(i64::MIN),
+            chunk_range,
+        }
+    }
+
+    /// Number of series in the head.
+    pub(crate) fn num_series(&self) -> usize {
+        self.index.read().by_ref.len()
+    }
+
+    /// Finds a series by label set.
+    pub(crate) fn get(&self, hash: u64, packed: &[u8]) -> Option<Arc<MemSeries>> {
+        self.index.read().lookup(hash, packed).cloned()
+    }
+
+    /// Creates the series that do not exist yet, under the index write lock.
+    /// `log` is called with the new series before any of them becomes
+    /// visible (it writes their WAL record); if it fails, nothing is created.
+    pub(crate) fn get_or_create<E>(
+        &self,
+        wanted: &[(u64, &[u8])],
+        log: impl FnOnce(&[(u64, &[u8])]) -> Result<(), E>,
+    ) -> Result<Vec<Arc<MemSeries>>, E> {
+        let mut index = self.index.write();
+        let mut created: Vec<Arc<MemSeries>> = Vec::new();
+        let mut out = Vec::with_capacity(wanted.len());
+        for &(hash, packed) in wanted {
+            if let Some(s) = index.lookup(hash, packed) {
+                out.push(Arc::clone(s));
+                continue;
+            }
+            if let Some(s) = created.iter().find(|s| s.hash == hash && &*s.labels == packed) {
+                out.push(Arc::clone(s));
+                continue;
+            }
+            let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
+            let s = Arc::new(MemSeries::new(r, hash, packed.into()));
+            created.push(Arc::clone(&s));
+            out.push(s);
+        }
+        if !created.is_empty() {
+            let records: Vec<(u64, &[u8])> = created.iter().map(|s| (s.series_ref, &*s.labels)).collect();
+            log(&records)?;
+            for s in created {
+                index.insert(s.hash, s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inserts a series with a known ref during replay. Returns the series now
+    /// holding these labels (an existing one wins).
+    pub(crate) fn insert_replayed(&self, series_ref: u64, packed: &[u8]) -> Arc<MemSeries> {
+        let hash = model_hash(packed);
+        let mut index = self.index.write();
+        if let Some(s) = index.lookup(hash, packed) {
+            return Arc::clone(s);
+        }
+        if let Some(s) = index.by_ref.get(&series_ref) {
+            // The ref is taken by other labels: should not happen, keep both apart.
+            tracing::warn!(series_ref, existing = %packed::unpack(&s.labels), "WAL series ref reused; renumbering");
+            let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
+            let s = Arc::new(MemSeries::new(r, hash, packed.into()));
+            index.insert(hash, Arc::clone(&s));
+            return s;
+        }
+        self.next_ref.fetch_max(series_ref + 1, Ordering::Relaxed);
+        let s = Arc::new(MemSeries::new(series_ref, hash, packed.into()));
+        index.insert(hash, Arc::clone(&s));
+        s
+    }
+
+    /// Records that samples up to `t` were appended.
+    pub(crate) fn observe(&self, min_t: i64, max_t: i64) {
+        self.max_t.fetch_max(max_t, Ordering::Relaxed);
+        self.min_t.fetch_min(min_t, Ordering::Relaxed);
+    }
+
+    /// Series matching `matchers`, sorted by labels.
+    pub(crate) fn select_series(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
+        let index = self.index.read();
+        let refs = postings::select_postings(&*index, matchers);
+        let mut out: Vec<Arc<MemSeries>> = refs.iter().filter_map(|r| index.by_ref.get(r).cloned()).collect();
+        drop(index);
+        out.sort_by(|a, b| packed::cmp(&a.labels, &b.labels));
+        out
+    }
+
+    /// Label names present in the head, sorted.
+    pub(crate) fn label_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.index.read().postings.keys().map(|k| k.to_string()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Values of label `name` in the head, sorted.
+    pub(crate) fn label_values(&self, name: &str) -> Vec<String> {
+        self.index.read().label_values(name)
+    }
+
+    /// All series, in no particular order.
+    pub(crate) fn all_series(&self) -> Vec<Arc<MemSeries>> {
+        self.index.read().by_ref.values().cloned().collect()
+    }
+
+    /// Phase one of cutting a block: from now on in-order appends below
+    /// `boundary` go to the out-of-order buffers; returns every series.
+    /// The caller then copies each series' data below `boundary` with
+    /// [`SeriesData::take_for_cut`].
+    pub(crate) fn begin_cut(&self, boundary: i64) -> Vec<Arc<MemSeries>> {
+        self.min_inorder_t.fetch_max(boundary, Ordering::SeqCst);
+        self.all_series()
+    }
+
+    /// Phase two: the block holding everything below `boundary` is durable;
+    /// drop that data and the series left empty.
+    pub(crate) fn finish_cut(&self, boundary: i64) -> usize {
+        let mut empty = Vec::new();
+        let mut min_t = i64::MAX;
+        for s in self.all_series() {
+            let mut data = s.data.lock();
+            data.drop_cut(boundary);
+            match data.min_time() {
+                None => {
+                    data.removed = true;
+                    empty.push(s.series_ref);
+                }
+                Some(t) => min_t = min_t.min(t),
+            }
+        }
+        let removed = empty.len();
+        self.index.write().remove(&empty);
+        self.min_t.store(min_t.max(boundary), Ordering::Relaxed);
+        if min_t == i64::MAX {
+            self.min_t.store(i64::MAX, Ordering::Relaxed);
+        }
+        removed
+    }
+}
+
+/// The in-memory hash of a packed label set (fixed seeds: the same in every run).
+pub(crate) fn model_hash(packed: &[u8]) -> u64 {
+    ahash::RandomState::with_seeds(0x6861_6574, 0x6165, 0x7473, 0x6462).hash_one(packed)
+}
+
+/// Packs labels and computes their hash in one go.
+pub(crate) fn pack_with_hash(labels: &Labels) -> (u64, Box<[u8]>) {
+    let packed = packed::pack(labels);
+    (model_hash(&packed), packed)
+}

@@ -1,0 +1,170 @@
+//! Reading one tenant's data: merges the head and every block overlapping
+//! the range, per series, and applies tombstones.
+
+use crate::block::reader::{BlockReader, FrameCache};
+use crate::db::{Db, Tombstone};
+use crate::head::series::sort_dedup;
+use crate::packed;
+use crate::postings::{select_postings, PostingsSource};
+use crate::TsdbError;
+use model::{Labels, Matcher, Sample};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use storage_api::{Querier, SelectHints, Series, StorageError};
+
+/// A querier over one tenant's database. Cheap to create; sees blocks as
+/// they were at creation.
+pub(crate) struct DbQuerier {
+    db: Arc<Db>,
+    blocks: Vec<Arc<BlockReader>>,
+    tombstones: Vec<Arc<Tombstone>>,
+}
+
+impl DbQuerier {
+    pub(crate) fn new(db: Arc<Db>) -> Self {
+        let blocks = db.blocks.read().clone();
+        let tombstones = db.tombstones.read().clone();
+        DbQuerier { db, blocks, tombstones }
+    }
+
+    fn blocks_in(&self, start: i64, end: i64) -> impl Iterator<Item = &Arc<BlockReader>> {
+        self.blocks.iter().filter(move |b| b.meta.max_time >= start && b.meta.min_time <= end)
+    }
+
+    fn apply_tombstones(&self, labels: &Labels, samples: &mut Vec<Sample>) {
+        for t in &self.tombstones {
+            if t.matchers.iter().all(|m| m.matches(labels.get(m.name()).unwrap_or(""))) {
+                samples.retain(|s| s.t < t.start || s.t > t.end);
+            }
+        }
+    }
+
+    fn select_inner(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>, StorageError> {
+        let (start, end) = (hints.start, hints.end);
+        let mut merged: BTreeMap<Labels, (Vec<Sample>, usize)> = BTreeMap::new();
+        let mut total = 0usize;
+        let mut count = |n: usize| -> Result<(), StorageError> {
+            total += n;
+            match hints.max_samples {
+                Some(limit) if total > limit => Err(StorageError::TooManySamples { limit }),
+                _ => Ok(()),
+            }
+        };
+        for block in self.blocks_in(start, end) {
+            let mut cache = FrameCache::default();
+            for id in select_postings(&**block, matchers) {
+                let (labels, chunks) = block.series(id)?;
+                let mut samples = Vec::new();
+                for c in chunks.iter().filter(|c| c.max_t >= start && c.min_t <= end) {
+                    block.read_chunk(c, &mut cache, start, end, &mut samples)?;
+                }
+                if samples.is_empty() {
+                    continue;
+                }
+                count(samples.len())?;
+                let e = merged.entry(labels).or_default();
+                e.0.extend_from_slice(&samples);
+                e.1 += 1;
+            }
+        }
+        for s in self.db.head.select_series(matchers) {
+            let samples = s.data.lock().samples(start, end);
+            if samples.is_empty() {
+                continue;
+            }
+            count(samples.len())?;
+            let e = merged.entry(packed::unpack(&s.labels)).or_default();
+            e.0.extend_from_slice(&samples);
+            e.1 += 1;
+        }
+        let mut out = Vec::with_capacity(merged.len());
+        for (labels, (mut samples, sources)) in merged {
+            if sources > 1 {
+                sort_dedup(&mut samples);
+            }
+            self.apply_tombstones(&labels, &mut samples);
+            if !samples.is_empty() {
+                out.push(Series { labels, samples });
+            }
+        }
+        Ok(out)
+    }
+
+    fn series_inner(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<BTreeSet<Labels>, TsdbError> {
+        let mut out = BTreeSet::new();
+        for block in self.blocks_in(start, end) {
+            for id in select_postings(&**block, matchers) {
+                let (labels, chunks) = block.series(id)?;
+                if chunks.iter().any(|c| c.max_t >= start && c.min_t <= end) {
+                    out.insert(labels);
+                }
+            }
+        }
+        for s in self.db.head.select_series(matchers) {
+            let data = s.data.lock();
+            let overlaps = match (data.min_time(), data.last_t()) {
+                (Some(min), Some(max)) => min <= end && max >= start,
+                (Some(min), None) => min <= end,
+                _ => false,
+            };
+            drop(data);
+            if overlaps || !s.data.lock().samples(start, end).is_empty() {
+                out.insert(packed::unpack(&s.labels));
+            }
+        }
+        if !self.tombstones.is_empty() {
+            // A series whose every sample in range is deleted is gone.
+            let hints = SelectHints::range(start, end);
+            let kept: BTreeSet<Labels> = self
+                .select_inner(matchers, &hints)
+                .map_err(|e| TsdbError::Invalid(e.to_string()))?
+                .into_iter()
+                .map(|s| s.labels)
+                .collect();
+            out.retain(|l| kept.contains(l));
+        }
+        Ok(out)
+    }
+}
+
+impl Querier for DbQuerier {
+    fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>, StorageError> {
+        self.select_inner(matchers, hints)
+    }
+
+    fn series(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Labels>, StorageError> {
+        Ok(self.series_inner(matchers, start, end)?.into_iter().collect())
+    }
+
+    fn label_names(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<String>, StorageError> {
+        let mut names = BTreeSet::new();
+        if matchers.is_empty() && self.tombstones.is_empty() {
+            for b in self.blocks_in(start, end) {
+                names.extend(b.label_names()?);
+            }
+            names.extend(self.db.head.label_names());
+        } else {
+            for l in self.series_inner(matchers, start, end)? {
+                names.extend(l.iter().map(|l| l.name.clone()));
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<String>, StorageError> {
+        let mut values = BTreeSet::new();
+        if matchers.is_empty() && self.tombstones.is_empty() {
+            for b in self.blocks_in(start, end) {
+                values.extend(b.label_values(name));
+            }
+            values.extend(self.db.head.label_values(name));
+        } else {
+            for l in self.series_inner(matchers, start, end)? {
+                if let Some(v) = l.get(name) {
+                    values.insert(v.to_string());
+                }
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
