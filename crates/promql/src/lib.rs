@@ -1,0 +1,170 @@
+//! The PromQL evaluation engine: parses a query with `promql-parser` and
+//! evaluates it over a [`storage_api::Querier`], with Prometheus 3 semantics
+//! for float samples.
+//!
+//! Layer 2: depends on `model` and `storage-api` only. It knows nothing about
+//! HTTP or the TSDB; the API layer calls [`Engine::instant_query`] and
+//! [`Engine::range_query`] and renders [`QueryOutput`].
+//!
+//! Design:
+//! - Every selector in the query is loaded from storage once, before
+//!   evaluation, for the whole time range it can touch (`eval::prepare`).
+//! - Evaluation then runs step by step: `eval(expr, t)` computes the value of
+//!   an expression at one time, reading the preloaded samples with binary
+//!   searches. Subqueries evaluate their inner expression at their own steps.
+//! - The metric name is removed late ("delayed name removal", as Prometheus 3
+//!   with `promql-delayed-name-removal`): operations only mark samples, and
+//!   names are dropped when the result is returned.
+//! - Native histograms are not supported yet; queries only see float samples.
+//!
+//! Not done here: query result caching, query statistics beyond sample counts,
+//! HTTP JSON rendering (only [`format_value_f64`] is provided for it).
+#![warn(missing_docs)]
+
+mod eval;
+mod functions;
+pub mod test_script;
+
+use std::time::Duration;
+
+pub use eval::Engine;
+
+/// Limits and defaults of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back a vector selector looks for the latest sample (Prometheus' 5m).
+    pub lookback_delta_ms: i64,
+    /// The most samples a query may hold at one step (and load in total per select).
+    pub max_samples: usize,
+    /// The longest a query may run.
+    pub timeout: Duration,
+    /// The most points a range query may return per series (Prometheus' 11,000).
+    pub max_points_per_series: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta_ms: 300_000,
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            max_points_per_series: 11_000,
+        }
+    }
+}
+
+/// One sample of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorSample {
+    /// The series' labels.
+    pub labels: model::Labels,
+    /// The evaluation time, in milliseconds.
+    pub t: i64,
+    /// The value.
+    pub v: f64,
+}
+
+/// The result of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A single number.
+    Scalar {
+        /// Evaluation time, ms.
+        t: i64,
+        /// The value.
+        v: f64,
+    },
+    /// A string literal.
+    String {
+        /// Evaluation time, ms.
+        t: i64,
+        /// The string.
+        v: String,
+    },
+    /// An instant vector.
+    Vector(Vec<VectorSample>),
+    /// A range vector (or a range query result), sorted by labels.
+    Matrix(Vec<storage_api::Series>),
+}
+
+/// Sample counts of one query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Samples loaded from storage and touched during evaluation, in total.
+    pub total_samples: usize,
+    /// The most samples held at one evaluation step.
+    pub peak_samples: usize,
+}
+
+/// What a successful query returns: the value plus soft problems.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryOutput {
+    /// The result.
+    pub value: Value,
+    /// Warnings and infos, rendered as `PromQL warning: …` / `PromQL info: …`.
+    pub warnings: Vec<String>,
+    /// Sample counts.
+    pub stats: QueryStats,
+}
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The query does not parse or does not type-check.
+    #[error("{message}")]
+    Parse {
+        /// The parser's message, with its position when it gives one.
+        message: String,
+    },
+    /// The request parameters are wrong (bad range, step, …).
+    #[error("{0}")]
+    BadData(String),
+    /// The query ran longer than the timeout.
+    #[error("query timed out in expression evaluation")]
+    Timeout,
+    /// The query was canceled.
+    #[error("query was canceled in expression evaluation")]
+    Canceled,
+    /// The query would hold more samples than allowed.
+    #[error("query processing would load too many samples into memory in query execution (limit {limit})")]
+    TooManySamples {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// Evaluation failed (e.g. many-to-many matching, bad function argument).
+    #[error("{0}")]
+    Execution(String),
+    /// Storage failed.
+    #[error("{0}")]
+    Storage(storage_api::StorageError),
+}
+
+impl From<storage_api::StorageError> for QueryError {
+    fn from(e: storage_api::StorageError) -> Self {
+        match e {
+            storage_api::StorageError::TooManySamples { limit } => QueryError::TooManySamples { limit },
+            other => QueryError::Storage(other),
+        }
+    }
+}
+
+/// Formats a float as Prometheus' JSON does: `NaN`, `+Inf`, `-Inf`, else
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)` (shortest round-trip digits,
+/// never an exponent).
+pub fn format_value_f64(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v == f64::INFINITY {
+        "+Inf".to_string()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_string()
+    } else {
+        // Rust's Display for f64 is the shortest representation that round-trips
+        // and never uses an exponent, exactly as Go's 'f' format with precision -1.
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

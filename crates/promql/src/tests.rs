@@ -1,0 +1,1 @@
+//! Unit tests of the engine through its public API.
