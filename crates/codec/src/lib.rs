@@ -15,9 +15,11 @@
 pub mod bitstream;
 pub mod decimal;
 mod error;
+pub mod frame;
 pub mod varint;
 pub mod xor;
 
 pub use decimal::{decode_chunk, encode_chunk};
 pub use error::DecodeError;
+pub use frame::{compress_frame, decompress_frame};
 pub use xor::{decode_xor, XorEncoder, XorIter};
