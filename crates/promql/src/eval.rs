@@ -154,12 +154,12 @@ impl Engine {
             ev.begin_step();
             match ev.eval(&expr, t)? {
                 EvalValue::Scalar(v) => {
-                    push_point(&mut series, &mut index, Labels::empty(), false, t, v);
+                    push_point(&mut series, &mut index, Labels::empty(), false, t, v)?;
                     total_points += 1;
                 }
                 EvalValue::Vector(samples) => {
                     for s in samples {
-                        push_point(&mut series, &mut index, s.labels, s.drop_name, t, s.v);
+                        push_point(&mut series, &mut index, s.labels, s.drop_name, t, s.v)?;
                         total_points += 1;
                     }
                 }
@@ -189,7 +189,7 @@ fn push_point(
     drop_name: bool,
     t: i64,
     v: f64,
-) {
+) -> Result<(), QueryError> {
     let idx = match index.get(&labels) {
         Some(&i) => i,
         None => {
@@ -202,7 +202,11 @@ fn push_point(
             series.len() - 1
         }
     };
+    if series[idx].points.last().is_some_and(|p| p.t == t) {
+        return Err(duplicate_labelset_error());
+    }
     series[idx].points.push(model::Sample::new(t, v));
+    Ok(())
 }
 
 /// Labels removed together with the metric name.
@@ -229,24 +233,41 @@ fn finish_vector(samples: Vec<InstantSample>) -> Result<Vec<InstantSample>, Quer
     Ok(out)
 }
 
-/// Drops marked names, checks uniqueness and sorts by labels.
+/// Drops marked names, merges series that became equal (an error if they
+/// have points at the same time) and sorts by labels.
 fn finish_matrix(series: Vec<RangeSeries>) -> Result<Vec<Series>, QueryError> {
-    let mut out: Vec<Series> = series
-        .into_iter()
-        .filter(|s| !s.points.is_empty())
-        .map(|s| Series {
-            labels: if s.drop_name {
-                s.labels.without(&NAME_LIKE_LABELS)
-            } else {
-                s.labels
-            },
-            samples: s.points,
-        })
-        .collect();
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
-    if out.windows(2).any(|w| w[0].labels == w[1].labels) {
-        return Err(duplicate_labelset_error());
+    let mut merged: HashMap<Labels, Vec<model::Sample>> = HashMap::with_capacity(series.len());
+    let mut needs_sort = false;
+    for s in series {
+        if s.points.is_empty() {
+            continue;
+        }
+        let labels = if s.drop_name {
+            s.labels.without(&NAME_LIKE_LABELS)
+        } else {
+            s.labels
+        };
+        match merged.entry(labels) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                e.get_mut().extend(s.points);
+                needs_sort = true;
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(s.points);
+            }
+        }
     }
+    let mut out: Vec<Series> = Vec::with_capacity(merged.len());
+    for (labels, mut samples) in merged {
+        if needs_sort {
+            samples.sort_by_key(|p| p.t);
+            if samples.windows(2).any(|w| w[0].t == w[1].t) {
+                return Err(duplicate_labelset_error());
+            }
+        }
+        out.push(Series { labels, samples });
+    }
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(out)
 }
 

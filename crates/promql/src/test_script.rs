@@ -415,8 +415,11 @@ fn experimental_syntax(expr: &str) -> Option<&'static str> {
     if re(r"\[[^\]]*(\(|[+*/%^]|-\s*\d|\bstep\b|\brange\b)[^\]]*\]") || re(r"\b(offset|@)\s*-?\s*\(") {
         return Some("duration expressions");
     }
-    if re(r"\b(min_of|max_of)\b") {
+    if re(r"\boffset\s+\w+\s*\(") || re(r"\boffset\s+(STEP|RANGE)") {
         return Some("duration expressions");
+    }
+    if re(r"[<>]/") {
+        return Some("native histogram trim operators (>/, </)");
     }
     None
 }

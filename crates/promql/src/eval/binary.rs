@@ -265,11 +265,10 @@ fn vector_vector(
     let one_to_many = matches!(matching.card, VectorMatchCardinality::OneToMany(_));
     let one_to_one = matches!(matching.card, VectorMatchCardinality::OneToOne);
     // "many" is the side whose samples each produce an output; "one" is looked up.
-    let (many, one, fill_many, fill_one) = if one_to_many {
-        (rhs, lhs, fill.1, fill.0)
-    } else {
-        (lhs, rhs, fill.0, fill.1)
-    };
+    // As in Prometheus, fill values apply to these internal sides: with
+    // group_right, `fill_left` fills a missing "many" (right-hand) sample.
+    let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    let (fill_many, fill_one) = fill;
     let mut one_by_sig: HashMap<Labels, usize> = HashMap::with_capacity(one.len());
     for (i, s) in one.iter().enumerate() {
         let sig = matching.signature(&s.labels);
@@ -300,6 +299,7 @@ fn vector_vector(
         } else if !keep {
             return Ok(());
         }
+        let filled = one_s.is_some_and(|o| std::ptr::eq(o, many_s));
         let labels = match one_s {
             Some(o) => result_labels(&many_s.labels, &o.labels, matching, drop_name),
             None => result_labels(&many_s.labels, &Labels::empty(), matching, drop_name),
@@ -313,7 +313,7 @@ fn vector_vector(
             labels,
             t,
             v,
-            drop_name: drop_name || many_s.drop_name,
+            drop_name: drop_name || many_s.drop_name || filled,
         });
         Ok(())
     };

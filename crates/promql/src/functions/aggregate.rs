@@ -251,7 +251,16 @@ impl Evaluator<'_> {
                     index.insert(key.clone(), groups.len());
                     let mut g = Group::new(key, &s);
                     match op {
-                        "stddev" | "stdvar" => g.value = 0.0,
+                        "stddev" | "stdvar" => {
+                            // The first sample goes through the update too, so NaN/Inf propagate.
+                            g.value = 0.0;
+                            g.mean = 0.0;
+                            g.count = 0.0;
+                            g.count += 1.0;
+                            let delta = s.v - g.mean;
+                            g.mean += delta / g.count;
+                            g.value += delta * (s.v - g.mean);
+                        }
                         "quantile" => g.values.push(s.v),
                         _ => {}
                     }

@@ -157,6 +157,18 @@ impl Evaluator<'_> {
             "end" => Ok(EvalValue::Scalar(self.end as f64 / 1000.0)),
             "range" => Ok(EvalValue::Scalar((self.end - self.start) as f64 / 1000.0)),
             "step" => Ok(EvalValue::Scalar(self.step as f64 / 1000.0)),
+            "min_of" | "max_of" => {
+                let mut acc: Option<f64> = None;
+                for a in args {
+                    let v = self.eval_scalar(a, t)?;
+                    acc = Some(match acc {
+                        None => v,
+                        Some(prev) if name == "min_of" => go_min(prev, v),
+                        Some(prev) => go_max(prev, v),
+                    });
+                }
+                Ok(EvalValue::Scalar(acc.unwrap_or(f64::NAN)))
+            }
             "vector" => {
                 let v = self.eval_scalar(arg(0)?, t)?;
                 Ok(EvalValue::Vector(vec![InstantSample {
@@ -275,6 +287,13 @@ impl Evaluator<'_> {
                 Ok(EvalValue::Vector(v))
             }
             "sort_by_label" | "sort_by_label_desc" => {
+                if self.step > 0 {
+                    let pos = self.call_position(call);
+                    self.annotations.warn(
+                        "sort is ineffective for range queries since results are always ordered by labels",
+                        pos,
+                    );
+                }
                 let mut v = self.eval_vector(arg(0)?, t)?;
                 let mut names = Vec::new();
                 for a in args.iter().skip(1) {
@@ -593,7 +612,9 @@ fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bool) {
 }
 
 /// The estimated fraction of observations between `lower` and `upper` from
-/// classic buckets, interpolating linearly inside buckets.
+/// classic buckets. Inside finite buckets observations are assumed spread
+/// evenly (the first bucket starts at 0 when its bound is positive); in a
+/// bucket with an infinite bound they are assumed to sit at that bound.
 fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
     buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
     match buckets.last() {
@@ -601,9 +622,6 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<(f64, f64)>) -> f64
         _ => return f64::NAN,
     }
     prepare_buckets(buckets);
-    if buckets.len() < 2 {
-        return f64::NAN;
-    }
     let total = buckets[buckets.len() - 1].1;
     if total == 0.0 || lower.is_nan() || upper.is_nan() {
         return f64::NAN;
@@ -611,36 +629,43 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<(f64, f64)>) -> f64
     if lower >= upper {
         return 0.0;
     }
-    // The cumulative count at `x`, interpolated inside its bucket.
-    let rank_at = |x: f64| -> f64 {
-        let mut prev_ub = f64::NEG_INFINITY;
-        let mut prev_count = 0.0;
-        for (i, &(ub, count)) in buckets.iter().enumerate() {
-            if x <= ub {
-                if x == ub {
-                    return count;
-                }
-                if i == 0 {
-                    // First bucket: assume observations lie in [0, ub] for a positive bound.
-                    if ub <= 0.0 || x == f64::NEG_INFINITY {
-                        return if x == f64::NEG_INFINITY { 0.0 } else { count };
-                    }
-                    if x <= 0.0 {
-                        return 0.0;
-                    }
-                    return count * x / ub;
-                }
-                if ub == f64::INFINITY {
-                    return prev_count;
-                }
-                return prev_count + (count - prev_count) * (x - prev_ub) / (ub - prev_ub);
-            }
-            prev_ub = ub;
-            prev_count = count;
+    let mut captured = 0.0;
+    let mut prev_count = 0.0;
+    for (i, &(hi, cum)) in buckets.iter().enumerate() {
+        let count = cum - prev_count;
+        prev_count = cum;
+        let lo = if i > 0 {
+            buckets[i - 1].0
+        } else if hi > 0.0 {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        if count == 0.0 {
+            continue;
         }
-        total
-    };
-    (rank_at(upper) - rank_at(lower)) / total
+        captured += if hi == f64::INFINITY {
+            if upper == f64::INFINITY && lower <= lo.max(lower) {
+                count
+            } else {
+                0.0
+            }
+        } else if lo == f64::NEG_INFINITY {
+            if lower == f64::NEG_INFINITY {
+                count
+            } else {
+                0.0
+            }
+        } else {
+            let overlap = upper.min(hi) - lower.max(lo);
+            if overlap > 0.0 {
+                count * overlap / (hi - lo)
+            } else {
+                0.0
+            }
+        };
+    }
+    captured / total
 }
 
 #[cfg(test)]

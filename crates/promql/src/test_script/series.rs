@@ -78,14 +78,10 @@ pub(crate) fn parse_number(s: &str) -> Option<f64> {
         "inf" | "infinity" => f64::INFINITY,
         "nan" => return Some(f64::NAN),
         _ => {
-            if let Some(hex) = unsigned.strip_prefix("0x") {
-                i64::from_str_radix(hex, 16).ok()? as f64
-            } else {
-                if !unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
-                    return None;
-                }
-                unsigned.parse::<f64>().ok()?
+            if !unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+                return None;
             }
+            unsigned.parse::<f64>().ok()?
         }
     };
     Some(if neg { -v } else { v })
