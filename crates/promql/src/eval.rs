@@ -121,10 +121,12 @@ impl Engine {
             ));
         }
         if end_ms < start_ms {
-            return Err(QueryError::BadData("end timestamp must not be before start time".into()));
+            return Err(QueryError::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
         }
-        let num_points = ((end_ms - start_ms) / step_ms).saturating_add(1);
-        if num_points as u128 > self.opts.max_points_per_series as u128 {
+        let num_points = (i128::from(end_ms) - i128::from(start_ms)) / i128::from(step_ms) + 1;
+        if num_points > self.opts.max_points_per_series as i128 {
             return Err(QueryError::BadData(format!(
                 "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
                 self.opts.max_points_per_series
@@ -175,7 +177,10 @@ impl Engine {
                     limit: self.opts.max_samples,
                 });
             }
-            t += step_ms;
+            match t.checked_add(step_ms) {
+                Some(next) => t = next,
+                None => break,
+            }
         }
         let value = Value::Matrix(finish_matrix(series)?);
         Ok(ev.output(value))
@@ -326,7 +331,9 @@ impl<'a> Evaluator<'a> {
             end,
             step,
             data: HashMap::new(),
-            deadline: now.checked_add(opts.timeout).unwrap_or(now + std::time::Duration::from_secs(3600)),
+            deadline: now
+                .checked_add(opts.timeout)
+                .unwrap_or(now + std::time::Duration::from_secs(3600)),
             steps_since_check: 0,
             annotations: Annotations::default(),
             step_samples: 0,

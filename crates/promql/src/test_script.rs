@@ -108,10 +108,7 @@ pub fn run_dir(dir: &Path) -> Vec<FileReport> {
         Err(_) => Vec::new(),
     };
     paths.sort();
-    paths
-        .iter()
-        .map(|p| run_file(p, EngineOptions::default()))
-        .collect()
+    paths.iter().map(|p| run_file(p, EngineOptions::default())).collect()
 }
 
 /// Runs one script.
@@ -289,7 +286,8 @@ impl Runner {
                 }
             }
             if word.starts_with("load") {
-                self.load(header, &body).map_err(|e| format!("line {header_line}: {e}"))?;
+                self.load(header, &body)
+                    .map_err(|e| format!("line {header_line}: {e}"))?;
             } else if is_eval {
                 let spec = parse_eval(header_line, header, &body).map_err(|e| format!("line {header_line}: {e}"))?;
                 let outcome = self.eval(&spec);
@@ -322,7 +320,7 @@ impl Runner {
             defs.insert(desc.labels, desc.items);
         }
         for (labels, items) in defs {
-            if items.iter().any(|i| *i == Item::Histogram) {
+            if items.contains(&Item::Histogram) {
                 self.special.push((labels.clone(), HISTOGRAM_REASON));
             }
             if nhcb {
@@ -387,8 +385,68 @@ impl Runner {
                 };
             }
         }
-        compare::check(spec, result)
+        let was_scalar = matches!(&result, Ok(out) if matches!(out.value, crate::Value::Scalar { .. }));
+        let outcome = compare::check(spec, result);
+        if outcome != EvalOutcome::Passed || !needs_range_cross_check(spec) {
+            return outcome;
+        }
+        // DSL §7.2: the instant query must give the same result when run as a range query.
+        let t = spec.at;
+        let ranged = self
+            .engine
+            .range_query(&querier, &spec.expr, t - 60_000, t + 60_000, 60_000);
+        let ranged = match ranged {
+            Ok(out) => out,
+            Err(e) => {
+                return EvalOutcome::Failed {
+                    expected: "range-mode cross-check to succeed".into(),
+                    got: e.to_string(),
+                }
+            }
+        };
+        if spec.ordered {
+            return EvalOutcome::Passed;
+        }
+        let crate::Value::Matrix(series) = ranged.value else {
+            return EvalOutcome::Passed;
+        };
+        let at_t: Vec<crate::VectorSample> = series
+            .into_iter()
+            .filter_map(|s| {
+                s.samples.iter().find(|p| p.t == t).map(|p| crate::VectorSample {
+                    labels: s.labels.clone(),
+                    t,
+                    v: p.v,
+                })
+            })
+            .collect();
+        let value = if was_scalar {
+            match at_t.first() {
+                Some(s) if at_t.len() == 1 => crate::Value::Scalar { t, v: s.v },
+                _ => crate::Value::Vector(at_t),
+            }
+        } else {
+            crate::Value::Vector(at_t)
+        };
+        match compare::check_value(spec, &value) {
+            Ok(()) => EvalOutcome::Passed,
+            Err(why) => EvalOutcome::Failed {
+                expected: format!("(range-mode cross-check) {why}"),
+                got: compare::render_value(&value),
+            },
+        }
     }
+}
+
+/// Tells whether an instant eval is also run in range mode (DSL §7.2).
+fn needs_range_cross_check(spec: &EvalSpec) -> bool {
+    spec.range.is_none()
+        && spec.range_vector.is_none()
+        && spec.string.is_none()
+        && spec.expect_fail.is_none()
+        && !["start()", "end()", "range()", "step()"]
+            .iter()
+            .any(|f| spec.expr.contains(f))
 }
 
 /// Features the engine declares unsupported, recognised from the query text.
@@ -474,7 +532,11 @@ fn parse_eval(line: usize, header: &str, body: &[(usize, &str)]) -> Result<EvalS
             if from != "from" || to != "to" || stepw != "step" {
                 return Err("malformed 'expect range vector'".into());
             }
-            spec.range_vector = Some((parse_duration(start)?, parse_duration(end)?, parse_duration(rest.trim())?));
+            spec.range_vector = Some((
+                parse_duration(start)?,
+                parse_duration(end)?,
+                parse_duration(rest.trim())?,
+            ));
             continue;
         }
         if let Some(rest) = text.strip_prefix("expect string") {

@@ -11,7 +11,10 @@ const MIN_PASS_RATE: f64 = 0.99;
 
 #[test]
 fn prometheus_test_scripts() {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/conformance/promql/testdata"));
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/conformance/promql/testdata"
+    ));
     if !dir.is_dir() {
         println!("conformance suite not found at {}; skipping", dir.display());
         return;
@@ -21,13 +24,20 @@ fn prometheus_test_scripts() {
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let verbose = std::env::var_os("PROMQL_CONFORMANCE_VERBOSE").is_some();
     for r in &reports {
-        let name = r.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = r
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         println!(
             "{name:32} {:4} passed {:4} failed {:4} skipped{}",
             r.passed(),
             r.failed(),
             r.skipped(),
-            r.error.as_ref().map(|e| format!("  FILE ERROR: {e}")).unwrap_or_default()
+            r.error
+                .as_ref()
+                .map(|e| format!("  FILE ERROR: {e}"))
+                .unwrap_or_default()
         );
         passed += r.passed();
         failed += r.failed();
@@ -43,7 +53,13 @@ fn prometheus_test_scripts() {
         if verbose {
             for e in &r.evals {
                 if let EvalOutcome::Failed { expected, got } = &e.outcome {
-                    println!("  FAIL {name}:{} {}\n    expected: {}\n    got:      {}", e.line, e.expr, expected.replace('\n', "\n              "), got.replace('\n', "\n              "));
+                    println!(
+                        "  FAIL {name}:{} {}\n    expected: {}\n    got:      {}",
+                        e.line,
+                        e.expr,
+                        expected.replace('\n', "\n              "),
+                        got.replace('\n', "\n              ")
+                    );
                 }
             }
         }
@@ -52,7 +68,11 @@ fn prometheus_test_scripts() {
     for (reason, n) in &reasons {
         println!("  skipped {n:4}: {reason}");
     }
-    let rate = if passed + failed == 0 { 1.0 } else { passed as f64 / (passed + failed) as f64 };
+    let rate = if passed + failed == 0 {
+        1.0
+    } else {
+        passed as f64 / (passed + failed) as f64
+    };
     println!("pass rate of non-skipped evals: {:.2}%", rate * 100.0);
     assert!(rate >= MIN_PASS_RATE, "pass rate {rate:.4} fell below {MIN_PASS_RATE}");
 }

@@ -57,7 +57,10 @@ impl BinOp {
     }
 
     fn is_comparison(self) -> bool {
-        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le)
+        matches!(
+            self,
+            BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le
+        )
     }
 
     fn is_set(self) -> bool {
@@ -217,7 +220,10 @@ fn set_op(op: BinOp, lhs: Vec<InstantSample>, rhs: Vec<InstantSample>, matching:
         _ => {
             let sigs: HashSet<Labels> = lhs.iter().map(|s| matching.signature(&s.labels)).collect();
             let mut out = lhs;
-            out.extend(rhs.into_iter().filter(|s| !sigs.contains(&matching.signature(&s.labels))));
+            out.extend(
+                rhs.into_iter()
+                    .filter(|s| !sigs.contains(&matching.signature(&s.labels))),
+            );
             out
         }
     }

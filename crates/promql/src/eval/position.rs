@@ -19,7 +19,10 @@ pub(crate) fn collect_calls(expr: &Expr, out: &mut Vec<(usize, String)>) {
             }
         }
         Expr::Aggregate(a) => {
-            out.push((a as *const AggregateExpr as usize, a.op.to_string().to_ascii_lowercase()));
+            out.push((
+                a as *const AggregateExpr as usize,
+                a.op.to_string().to_ascii_lowercase(),
+            ));
             if let Some(p) = &a.param {
                 collect_calls(p, out);
             }

@@ -190,8 +190,11 @@ impl Evaluator<'_> {
                 if lo >= hi {
                     continue;
                 }
-                let points: Vec<model::Sample> =
-                    s.samples[lo..hi].iter().copied().filter(|p| !is_stale_nan(p.v)).collect();
+                let points: Vec<model::Sample> = s.samples[lo..hi]
+                    .iter()
+                    .copied()
+                    .filter(|p| !is_stale_nan(p.v))
+                    .collect();
                 if points.is_empty() {
                     continue;
                 }
@@ -240,9 +243,12 @@ impl Evaluator<'_> {
                     )))
                 }
             }
-            ts += step;
+            self.add_samples(std::mem::take(&mut n))?;
+            match ts.checked_add(step) {
+                Some(next) => ts = next,
+                None => break,
+            }
         }
-        self.add_samples(n)?;
         Ok(out)
     }
 }

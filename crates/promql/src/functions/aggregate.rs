@@ -45,7 +45,7 @@ fn param_to_k(param: f64) -> Result<i64, QueryError> {
     if param.is_nan() {
         return Err(QueryError::Execution("Parameter value is NaN".into()));
     }
-    if param >= 9.223_372_036_854_775_807e18 || param <= -9.223_372_036_854_775_808e18 {
+    if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&param) {
         return Err(QueryError::Execution(format!(
             "Scalar value {} overflows int64",
             crate::format_value_f64(param)
@@ -189,9 +189,7 @@ impl Evaluator<'_> {
             }
             "count_values" => {
                 if string_param.is_empty() {
-                    return Err(QueryError::Execution(format!(
-                        "invalid label name {string_param:?}"
-                    )));
+                    return Err(QueryError::Execution(format!("invalid label name {string_param:?}")));
                 }
                 let mut groups: Vec<(Labels, f64)> = Vec::new();
                 let mut index: HashMap<Labels, usize> = HashMap::new();
@@ -309,11 +307,7 @@ impl Evaluator<'_> {
                     g.value += delta * (s.v - g.mean);
                 }
                 "quantile" => g.values.push(s.v),
-                other => {
-                    return Err(QueryError::Execution(format!(
-                        "aggregation {other:?} is not supported"
-                    )))
-                }
+                other => return Err(QueryError::Execution(format!("aggregation {other:?} is not supported"))),
             }
         }
         let mut out = Vec::with_capacity(groups.len());

@@ -33,9 +33,9 @@ impl Evaluator<'_> {
             Expr::Subquery(sq) => (duration_ms(&sq.range), offset_ms(&sq.offset), sq.at.as_ref()),
             _ => (0, 0, None),
         };
-        let end = at.map(|a| self.at_ms(a)).unwrap_or(t) - offset;
+        let end = at.map(|a| self.at_ms(a)).unwrap_or(t).saturating_sub(offset);
         Window {
-            start: end - range,
+            start: end.saturating_sub(range),
             end,
         }
     }
@@ -45,11 +45,32 @@ impl Evaluator<'_> {
         let args = &call.args.args;
         let matrix_idx = match name {
             "quantile_over_time" => 1,
-            "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "predict_linear" | "resets" | "changes"
-            | "double_exponential_smoothing" | "avg_over_time" | "sum_over_time" | "count_over_time"
-            | "min_over_time" | "max_over_time" | "first_over_time" | "last_over_time" | "present_over_time"
-            | "stddev_over_time" | "stdvar_over_time" | "mad_over_time" | "absent_over_time"
-            | "ts_of_first_over_time" | "ts_of_last_over_time" | "ts_of_min_over_time" | "ts_of_max_over_time" => 0,
+            "rate"
+            | "increase"
+            | "delta"
+            | "irate"
+            | "idelta"
+            | "deriv"
+            | "predict_linear"
+            | "resets"
+            | "changes"
+            | "double_exponential_smoothing"
+            | "avg_over_time"
+            | "sum_over_time"
+            | "count_over_time"
+            | "min_over_time"
+            | "max_over_time"
+            | "first_over_time"
+            | "last_over_time"
+            | "present_over_time"
+            | "stddev_over_time"
+            | "stdvar_over_time"
+            | "mad_over_time"
+            | "absent_over_time"
+            | "ts_of_first_over_time"
+            | "ts_of_last_over_time"
+            | "ts_of_min_over_time"
+            | "ts_of_max_over_time" => 0,
             _ => return Ok(None),
         };
         let Some(arg) = args.get(matrix_idx) else {
@@ -138,20 +159,22 @@ impl Evaluator<'_> {
                 "avg_over_time" => Some(avg_over_time(&points)),
                 "sum_over_time" => Some(sum_over_time(&points)),
                 "count_over_time" => Some(points.len() as f64),
-                "min_over_time" => Some(points.iter().skip(1).fold(points[0].v, |m, p| {
-                    if p.v < m || m.is_nan() {
-                        p.v
-                    } else {
-                        m
-                    }
-                })),
-                "max_over_time" => Some(points.iter().skip(1).fold(points[0].v, |m, p| {
-                    if p.v > m || m.is_nan() {
-                        p.v
-                    } else {
-                        m
-                    }
-                })),
+                "min_over_time" => {
+                    Some(
+                        points
+                            .iter()
+                            .skip(1)
+                            .fold(points[0].v, |m, p| if p.v < m || m.is_nan() { p.v } else { m }),
+                    )
+                }
+                "max_over_time" => {
+                    Some(
+                        points
+                            .iter()
+                            .skip(1)
+                            .fold(points[0].v, |m, p| if p.v > m || m.is_nan() { p.v } else { m }),
+                    )
+                }
                 "first_over_time" => points.first().map(|p| p.v),
                 "last_over_time" => points.last().map(|p| p.v),
                 "present_over_time" => Some(1.0),
@@ -176,7 +199,9 @@ impl Evaluator<'_> {
             if name == "rate" || name == "increase" {
                 if let Some(metric) = labels.metric_name() {
                     if points.len() >= 2
-                        && !["_total", "_sum", "_count", "_bucket"].iter().any(|s| metric.ends_with(s))
+                        && !["_total", "_sum", "_count", "_bucket"]
+                            .iter()
+                            .any(|s| metric.ends_with(s))
                     {
                         let pos = self.arg_position(call, 0);
                         self.annotations.info(
@@ -232,9 +257,9 @@ fn extrapolated_rate(points: &[Sample], w: Window, is_counter: bool, is_rate: bo
             prev = p.v;
         }
     }
-    let mut duration_to_start = (first.t - w.start) as f64 / 1000.0;
-    let mut duration_to_end = (w.end - last.t) as f64 / 1000.0;
-    let sampled_interval = (last.t - first.t) as f64 / 1000.0;
+    let mut duration_to_start = (first.t as f64 - w.start as f64) / 1000.0;
+    let mut duration_to_end = (w.end as f64 - last.t as f64) / 1000.0;
+    let sampled_interval = (last.t as f64 - first.t as f64) / 1000.0;
     let avg_between = sampled_interval / (points.len() - 1) as f64;
     let threshold = avg_between * 1.1;
     if duration_to_start >= threshold {
@@ -251,7 +276,7 @@ fn extrapolated_rate(points: &[Sample], w: Window, is_counter: bool, is_rate: bo
     }
     let mut factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
     if is_rate {
-        factor /= (w.end - w.start) as f64 / 1000.0;
+        factor /= (w.end as f64 - w.start as f64) / 1000.0;
     }
     Some(result * factor)
 }
@@ -268,12 +293,12 @@ fn instant_value(points: &[Sample], is_rate: bool) -> Option<f64> {
     } else {
         last.v - prev.v
     };
-    let interval = last.t - prev.t;
-    if interval == 0 {
+    let interval = last.t as f64 - prev.t as f64;
+    if interval == 0.0 {
         return None;
     }
     if is_rate {
-        result /= interval as f64 / 1000.0;
+        result /= interval / 1000.0;
     }
     Some(result)
 }
@@ -290,7 +315,7 @@ pub(crate) fn linear_regression(points: &[Sample], intercept_t: i64) -> (f64, f6
             const_y = false;
         }
         n += 1.0;
-        let x = (p.t - intercept_t) as f64 / 1e3;
+        let x = (p.t as f64 - intercept_t as f64) / 1e3;
         (sum_x, c_x) = kahan_sum_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_sum_inc(p.v, sum_y, c_y);
         (sum_xy, c_xy) = kahan_sum_inc(x * p.v, sum_xy, c_xy);

@@ -70,7 +70,11 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 
 /// Evaluates a date function on Unix seconds `v` (truncated, as Go's `int64(v)`).
 fn date_part(name: &str, v: f64) -> f64 {
-    let secs = if v.is_nan() || v.is_infinite() { i64::MIN } else { v as i64 };
+    let secs = if v.is_nan() || v.is_infinite() {
+        i64::MIN
+    } else {
+        v as i64
+    };
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -133,6 +137,10 @@ fn valid_label_name(name: &str) -> bool {
     !name.is_empty()
 }
 
+/// Classic buckets of one histogram: output labels, `(upper bound, cumulative
+/// count)` pairs, and the metric name for annotations.
+type BucketGroup = (Labels, Vec<(f64, f64)>, Option<String>);
+
 impl Evaluator<'_> {
     pub(crate) fn eval_transform(&mut self, name: &str, call: &Call, t: i64) -> Result<EvalValue, QueryError> {
         let args = &call.args.args;
@@ -155,7 +163,7 @@ impl Evaluator<'_> {
             "pi" => Ok(EvalValue::Scalar(std::f64::consts::PI)),
             "start" => Ok(EvalValue::Scalar(self.start as f64 / 1000.0)),
             "end" => Ok(EvalValue::Scalar(self.end as f64 / 1000.0)),
-            "range" => Ok(EvalValue::Scalar((self.end - self.start) as f64 / 1000.0)),
+            "range" => Ok(EvalValue::Scalar((self.end as f64 - self.start as f64) / 1000.0)),
             "step" => Ok(EvalValue::Scalar(self.step as f64 / 1000.0)),
             "min_of" | "max_of" => {
                 let mut acc: Option<f64> = None;
@@ -244,8 +252,7 @@ impl Evaluator<'_> {
                     drop_name: false,
                 }]))
             }
-            "minute" | "hour" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "month"
-            | "year" => {
+            "minute" | "hour" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "month" | "year" => {
                 if args.is_empty() {
                     return Ok(EvalValue::Vector(vec![InstantSample {
                         labels: Labels::empty(),
@@ -382,7 +389,9 @@ impl Evaluator<'_> {
         for a in &args[3..] {
             let s = self.eval_string(a, t)?;
             if !valid_label_name(&s) {
-                return Err(QueryError::Execution(format!("invalid source label name in label_join(): {s}")));
+                return Err(QueryError::Execution(format!(
+                    "invalid source label name in label_join(): {s}"
+                )));
             }
             srcs.push(s);
         }
@@ -408,13 +417,8 @@ impl Evaluator<'_> {
 
     /// Groups classic `le` buckets by their labels without `le`; warns about
     /// unparsable `le` values.
-    fn bucket_groups(
-        &mut self,
-        call: &Call,
-        input: Vec<InstantSample>,
-        arg_idx: usize,
-    ) -> Vec<(Labels, Vec<(f64, f64)>, Option<String>)> {
-        let mut groups: Vec<(Labels, Vec<(f64, f64)>, Option<String>)> = Vec::new();
+    fn bucket_groups(&mut self, call: &Call, input: Vec<InstantSample>, arg_idx: usize) -> Vec<BucketGroup> {
+        let mut groups: Vec<BucketGroup> = Vec::new();
         let mut index: HashMap<Labels, usize> = HashMap::new();
         for s in input {
             let le = s.labels.get("le").unwrap_or("");
@@ -511,7 +515,11 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
     let lower = t.to_ascii_lowercase();
     match lower.trim_start_matches(['+', '-']) {
         "inf" | "infinity" => {
-            return Some(if lower.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
+            return Some(if lower.starts_with('-') {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            });
         }
         "nan" => return Some(f64::NAN),
         _ => {}

@@ -67,7 +67,7 @@ fn render_expected(spec: &EvalSpec) -> String {
     lines.join("\n")
 }
 
-fn render_value(v: &Value) -> String {
+pub(crate) fn render_value(v: &Value) -> String {
     match v {
         Value::Scalar { v, .. } => format!("scalar {}", format_value_f64(*v)),
         Value::String { v, .. } => format!("string {v:?}"),
@@ -170,7 +170,7 @@ fn check_annotations(spec: &EvalSpec, annotations: &[String]) -> Option<String> 
         .or_else(|| check_kind("info", &spec.info, &infos, spec.no_info, spec.any_info))
 }
 
-fn check_value(spec: &EvalSpec, value: &Value) -> Result<(), String> {
+pub(crate) fn check_value(spec: &EvalSpec, value: &Value) -> Result<(), String> {
     if let Some(range) = spec.range.or(spec.range_vector) {
         let Value::Matrix(series) = value else {
             return Err("expected a range vector".into());
@@ -219,7 +219,11 @@ fn check_value(spec: &EvalSpec, value: &Value) -> Result<(), String> {
     }
 }
 
-fn check_matrix(spec: &EvalSpec, series: &[storage_api::Series], (start, _end, step): (i64, i64, i64)) -> Result<(), String> {
+fn check_matrix(
+    spec: &EvalSpec,
+    series: &[storage_api::Series],
+    (start, _end, step): (i64, i64, i64),
+) -> Result<(), String> {
     if series.len() != spec.series.len() {
         return Err(format!("expected {} series, got {}", spec.series.len(), series.len()));
     }
