@@ -81,7 +81,7 @@ impl Engine {
 
     /// Evaluates `query` at `time_ms`.
     pub fn instant_query(&self, querier: &dyn Querier, query: &str, time_ms: i64) -> Result<QueryOutput, QueryError> {
-        let expr = parse(query)?;
+        let expr = parse(query, 0, 0)?;
         let mut ev = Evaluator::new(&self.opts, query, time_ms, time_ms, 0);
         ev.prepare(querier, &expr)?;
         let value = ev.eval(&expr, time_ms)?;
@@ -132,7 +132,7 @@ impl Engine {
                 self.opts.max_points_per_series
             )));
         }
-        let expr = parse(query)?;
+        let expr = parse(query, step_ms, end_ms.saturating_sub(start_ms))?;
         match expr.value_type() {
             promql_parser::parser::value::ValueType::Vector | promql_parser::parser::value::ValueType::Scalar => {}
             other => {
@@ -276,7 +276,19 @@ fn finish_matrix(series: Vec<RangeSeries>) -> Result<Vec<Series>, QueryError> {
     Ok(out)
 }
 
-fn parse(query: &str) -> Result<Expr, QueryError> {
+/// Parses a query; duration expressions the parser does not know are
+/// evaluated first (see `duration_expr`) with the query's step and range.
+fn parse(query: &str, step_ms: i64, range_ms: i64) -> Result<Expr, QueryError> {
+    match parse_once(query) {
+        Ok(expr) => Ok(expr),
+        Err(err) => match crate::duration_expr::rewrite(query, step_ms, range_ms) {
+            Some(rewritten) => parse_once(&rewritten).map_err(|_| err),
+            None => Err(err),
+        },
+    }
+}
+
+fn parse_once(query: &str) -> Result<Expr, QueryError> {
     // The parser is not hardened against every input; never let it take the process down.
     let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query));
     match parsed {

@@ -21,6 +21,7 @@
 //! HTTP JSON rendering (only [`format_value_f64`] is provided for it).
 #![warn(missing_docs)]
 
+mod duration_expr;
 mod eval;
 mod functions;
 pub mod test_script;

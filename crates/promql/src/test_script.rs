@@ -470,12 +470,6 @@ fn experimental_syntax(expr: &str) -> Option<&'static str> {
     if re(r"\b(anchored|smoothed)\b") {
         return Some("extended range selectors (anchored/smoothed)");
     }
-    if re(r"\[[^\]]*(\(|[+*/%^]|-\s*\d|\bstep\b|\brange\b)[^\]]*\]") || re(r"\b(offset|@)\s*-?\s*\(") {
-        return Some("duration expressions");
-    }
-    if re(r"\boffset\s+\w+\s*\(") || re(r"\boffset\s+(STEP|RANGE)") {
-        return Some("duration expressions");
-    }
     if re(r"[<>]/") {
         return Some("native histogram trim operators (>/, </)");
     }

@@ -2,6 +2,7 @@
 //! (`metric{labels} 0+10x5 _ stale`), numbers and Go string literals.
 //! Layer 2 (test support, no engine logic).
 
+pub(crate) use crate::duration_expr::parse_duration;
 use model::{Label, Labels, STALE_NAN};
 
 /// One expanded position of a series description.
@@ -20,49 +21,6 @@ pub(crate) enum Item {
 pub(crate) struct SeriesDesc {
     pub(crate) labels: Labels,
     pub(crate) items: Vec<Item>,
-}
-
-/// Parses a duration such as `5m`, `1h30m`, `10s53ms` or `0` into milliseconds.
-pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if body == "0" {
-        return Ok(0);
-    }
-    if body.is_empty() {
-        return Err(format!("bad duration {s:?}"));
-    }
-    let b = body.as_bytes();
-    let mut i = 0;
-    let mut total: i64 = 0;
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if start == i {
-            return Err(format!("bad duration {s:?}"));
-        }
-        let n: i64 = body[start..i].parse().map_err(|_| format!("bad duration {s:?}"))?;
-        let ustart = i;
-        while i < b.len() && b[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let mult = match &body[ustart..i] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return Err(format!("bad duration unit in {s:?}")),
-        };
-        total = total.saturating_add(n.saturating_mul(mult));
-    }
-    Ok(if neg { -total } else { total })
 }
 
 /// Parses a number as the test scripts write it (Go `ParseFloat` syntax, and
