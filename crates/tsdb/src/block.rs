@@ -68,7 +68,10 @@ pub(crate) fn new_ulid() -> String {
         .unwrap_or(0);
     let random: u128 = rand::random::<u128>() & ((1u128 << 80) - 1);
     let v = (ms << 80) | random;
-    (0..26).rev().map(|i| ALPHABET[((v >> (i * 5)) & 31) as usize] as char).collect()
+    (0..26)
+        .rev()
+        .map(|i| ALPHABET[((v >> (i * 5)) & 31) as usize] as char)
+        .collect()
 }
 
 #[cfg(test)]

@@ -113,7 +113,10 @@ fn cut(db: &Db, boundary: i64) -> Result<(), TsdbError> {
     }
     drop(series);
     let num_samples = writer.num_samples();
-    let meta = writer.finish(BlockCompaction { level: 1, sources: Vec::new() })?;
+    let meta = writer.finish(BlockCompaction {
+        level: 1,
+        sources: Vec::new(),
+    })?;
     if let Some(meta) = &meta {
         let block = BlockReader::open(Arc::clone(&db.store), &format!("{BLOCKS}/{}", meta.ulid))?;
         add_block(db, Arc::new(block));
@@ -122,7 +125,9 @@ fn cut(db: &Db, boundary: i64) -> Result<(), TsdbError> {
     db.stats.series_removed.fetch_add(removed as u64, Ordering::Relaxed);
     db.stats.head_cuts.fetch_add(1, Ordering::Relaxed);
     crate::replay::checkpoint(db, segment)?;
-    db.stats.compaction_nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    db.stats
+        .compaction_nanos
+        .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
     tracing::info!(
         tenant = %db.tenant,
         boundary,
@@ -165,7 +170,11 @@ fn plan(db: &Db) -> Option<Vec<Arc<BlockReader>>> {
     }
     // A window is complete once the head holds nothing inside it.
     let head_min = db.head.min_t.load(Ordering::Relaxed);
-    let max_range = if db.opts.retention_ms > 0 { (db.opts.retention_ms / 10).max(db.opts.block_range_ms) } else { i64::MAX };
+    let max_range = if db.opts.retention_ms > 0 {
+        (db.opts.retention_ms / 10).max(db.opts.block_range_ms)
+    } else {
+        i64::MAX
+    };
     for mult in LEVEL_MULTIPLES {
         let range = db.opts.block_range_ms.saturating_mul(mult);
         if range > max_range {
@@ -204,7 +213,11 @@ pub(crate) fn compact(db: &Db) -> Result<(), TsdbError> {
 /// and replaces them. Caller holds `db.maintenance`.
 fn merge(db: &Db, group: &[Arc<BlockReader>], apply_tombstones: bool) -> Result<(), TsdbError> {
     let start = Instant::now();
-    let tombstones = if apply_tombstones { db.tombstones.read().clone() } else { Vec::new() };
+    let tombstones = if apply_tombstones {
+        db.tombstones.read().clone()
+    } else {
+        Vec::new()
+    };
     let mut symbols = BTreeSet::new();
     for b in group {
         for name in b.label_names()? {
@@ -224,7 +237,9 @@ fn merge(db: &Db, group: &[Arc<BlockReader>], apply_tombstones: bool) -> Result<
     }
     let mut samples: Vec<Sample> = Vec::new();
     loop {
-        let Some(min_labels) = heads.iter().flatten().map(|(l, _)| l).min().cloned() else { break };
+        let Some(min_labels) = heads.iter().flatten().map(|(l, _)| l).min().cloned() else {
+            break;
+        };
         samples.clear();
         let mut sources = 0;
         for i in 0..group.len() {
@@ -246,7 +261,10 @@ fn merge(db: &Db, group: &[Arc<BlockReader>], apply_tombstones: bool) -> Result<
             sort_dedup(&mut samples);
         }
         for t in &tombstones {
-            if t.matchers.iter().all(|m| m.matches(min_labels.get(m.name()).unwrap_or(""))) {
+            if t.matchers
+                .iter()
+                .all(|m| m.matches(min_labels.get(m.name()).unwrap_or("")))
+            {
                 samples.retain(|s| s.t < t.start || s.t > t.end);
             }
         }
@@ -258,7 +276,10 @@ fn merge(db: &Db, group: &[Arc<BlockReader>], apply_tombstones: bool) -> Result<
     sources.dedup();
     let meta = writer.finish(BlockCompaction { level, sources })?;
     let new_block = match &meta {
-        Some(m) => Some(Arc::new(BlockReader::open(Arc::clone(&db.store), &format!("{BLOCKS}/{}", m.ulid))?)),
+        Some(m) => Some(Arc::new(BlockReader::open(
+            Arc::clone(&db.store),
+            &format!("{BLOCKS}/{}", m.ulid),
+        )?)),
         None => None,
     };
     {
@@ -273,7 +294,9 @@ fn merge(db: &Db, group: &[Arc<BlockReader>], apply_tombstones: bool) -> Result<
         db.store.delete_all(b.dir())?;
     }
     db.stats.compactions.fetch_add(1, Ordering::Relaxed);
-    db.stats.compaction_nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    db.stats
+        .compaction_nanos
+        .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
     tracing::info!(
         tenant = %db.tenant,
         inputs = group.len(),
@@ -327,7 +350,9 @@ pub(crate) fn apply_retention(db: &Db) -> Result<(), TsdbError> {
         tracing::info!(tenant = %db.tenant, block = b.dir(), max_time = b.meta.max_time, "deleting block by retention");
         db.store.delete_all(b.dir())?;
     }
-    db.stats.retention_deletions.fetch_add(doomed.len() as u64, Ordering::Relaxed);
+    db.stats
+        .retention_deletions
+        .fetch_add(doomed.len() as u64, Ordering::Relaxed);
     Ok(())
 }
 
@@ -380,7 +405,10 @@ pub(crate) fn snapshot(db: &Db, dir: &Path, skip_head: bool) -> Result<(), TsdbE
             let samples = s.data.lock().samples(i64::MIN, i64::MAX);
             writer.add_series(&packed::unpack(&s.labels), &samples)?;
         }
-        writer.finish(BlockCompaction { level: 1, sources: Vec::new() })?;
+        writer.finish(BlockCompaction {
+            level: 1,
+            sources: Vec::new(),
+        })?;
     }
     wal::sync_dir(dir)?;
     Ok(())

@@ -131,7 +131,10 @@ pub struct Db {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Db {
@@ -205,8 +208,11 @@ impl Db {
     pub fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, TsdbError> {
         let now = now_ms();
         let max_t = self.head.max_t.load(Ordering::Relaxed);
-        let min_valid =
-            if max_t == i64::MIN { i64::MIN } else { max_t.saturating_sub(self.opts.out_of_order_window_ms) };
+        let min_valid = if max_t == i64::MIN {
+            i64::MIN
+        } else {
+            max_t.saturating_sub(self.opts.out_of_order_window_ms)
+        };
         let max_valid = now.saturating_add(self.opts.max_future_ms);
 
         let packed: Vec<(u64, Box<[u8]>)> = batch.iter().map(|s| pack_with_hash(&s.labels)).collect();
@@ -252,7 +258,11 @@ impl Db {
                     };
                     match reason {
                         None => {
-                            wal_samples.push(RefSample { series_ref: series.series_ref, t: s.t, v: s.v });
+                            wal_samples.push(RefSample {
+                                series_ref: series.series_ref,
+                                t: s.t,
+                                v: s.v,
+                            });
                             batch_min = batch_min.min(s.t);
                             batch_max = batch_max.max(s.t);
                         }
@@ -262,7 +272,13 @@ impl Db {
                 break;
             }
             for (reason, t) in rejected {
-                match report.rejected.iter_mut().rev().take(4).find(|r| r.reason == reason && r.labels == input.labels) {
+                match report
+                    .rejected
+                    .iter_mut()
+                    .rev()
+                    .take(4)
+                    .find(|r| r.reason == reason && r.labels == input.labels)
+                {
                     Some(r) => r.num_samples += 1,
                     None => report.rejected.push(Rejection {
                         labels: input.labels.clone(),
@@ -280,7 +296,9 @@ impl Db {
             self.head.observe(batch_min, batch_max);
         }
         report.num_accepted = wal_samples.len();
-        self.stats.samples_appended.fetch_add(wal_samples.len() as u64, Ordering::Relaxed);
+        self.stats
+            .samples_appended
+            .fetch_add(wal_samples.len() as u64, Ordering::Relaxed);
         if !report.rejected.is_empty() {
             let mut counts = self.stats.samples_rejected.lock();
             for r in &report.rejected {
@@ -315,9 +333,16 @@ impl Db {
         }
         let mut allowed = missing.len();
         if self.opts.max_series > 0 {
-            allowed = self.opts.max_series.saturating_sub(self.head.num_series()).min(missing.len());
+            allowed = self
+                .opts
+                .max_series
+                .saturating_sub(self.head.num_series())
+                .min(missing.len());
         }
-        let wanted: Vec<(u64, &[u8])> = missing[..allowed].iter().map(|&i| (packed[i].0, &*packed[i].1)).collect();
+        let wanted: Vec<(u64, &[u8])> = missing[..allowed]
+            .iter()
+            .map(|&i| (packed[i].0, &*packed[i].1))
+            .collect();
         let created = self.create_series(&wanted)?;
         for (&i, s) in missing.iter().zip(created) {
             out[i] = Some(s);
@@ -366,8 +391,11 @@ impl Db {
     /// Metadata for `metric` (all if `None`), sorted by family.
     pub fn metadata(&self, metric: Option<&str>, limit: Option<usize>) -> Vec<MetricMetadata> {
         let map = self.metadata.read();
-        let mut out: Vec<MetricMetadata> =
-            map.values().filter(|m| metric.is_none_or(|n| m.metric_family == n)).cloned().collect();
+        let mut out: Vec<MetricMetadata> = map
+            .values()
+            .filter(|m| metric.is_none_or(|n| m.metric_family == n))
+            .cloned()
+            .collect();
         out.sort_by(|a, b| a.metric_family.cmp(&b.metric_family));
         if let Some(l) = limit {
             out.truncate(l);
@@ -383,7 +411,11 @@ impl Db {
             return Err(TsdbError::Invalid(format!("start {start} is after end {end}")));
         }
         let mut list = self.tombstones.write();
-        list.push(Arc::new(Tombstone { matchers: matchers.to_vec(), start, end }));
+        list.push(Arc::new(Tombstone {
+            matchers: matchers.to_vec(),
+            start,
+            end,
+        }));
         save_tombstones(&self.dir, &list)?;
         Ok(())
     }
@@ -511,7 +543,10 @@ fn load_tombstones(dir: &Path) -> Result<Vec<Arc<Tombstone>>, TsdbError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    let corrupt = |reason: String| TsdbError::Corrupted { path: path.display().to_string(), reason };
+    let corrupt = |reason: String| TsdbError::Corrupted {
+        path: path.display().to_string(),
+        reason,
+    };
     let entries: Vec<TombstoneEntry> = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
     let mut out = Vec::new();
     for e in entries {
@@ -526,7 +561,11 @@ fn load_tombstones(dir: &Path) -> Result<Vec<Arc<Tombstone>>, TsdbError> {
             };
             matchers.push(Matcher::new(op, name, value).map_err(|e| corrupt(e.to_string()))?);
         }
-        out.push(Arc::new(Tombstone { matchers, start: e.start, end: e.end }));
+        out.push(Arc::new(Tombstone {
+            matchers,
+            start: e.start,
+            end: e.end,
+        }));
     }
     Ok(out)
 }

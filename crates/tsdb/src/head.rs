@@ -115,11 +115,18 @@ impl PostingsSource for SeriesIndex {
     }
 
     fn postings(&self, name: &str, value: &str) -> Vec<u64> {
-        self.postings.get(name).and_then(|v| v.get(value)).cloned().unwrap_or_default()
+        self.postings
+            .get(name)
+            .and_then(|v| v.get(value))
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn label_values(&self, name: &str) -> Vec<String> {
-        self.postings.get(name).map(|v| v.keys().map(|k| k.to_string()).collect()).unwrap_or_default()
+        self.postings
+            .get(name)
+            .map(|v| v.keys().map(|k| k.to_string()).collect())
+            .unwrap_or_default()
     }
 }
 

@@ -31,7 +31,7 @@ pub use block::reader::BlockReader;
 pub use block::BlockMeta;
 pub use db::{Db, DbOptions, DbStats, HeadStats};
 pub use storage::{Storage, TsdbStatus};
-pub use wal::FsyncPolicy;
+pub use wal::{FsyncPolicy, WalOptions, FSYNC_BUCKETS_SECONDS};
 
 /// Errors of the TSDB.
 #[derive(Debug, thiserror::Error)]

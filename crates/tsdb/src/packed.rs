@@ -31,7 +31,10 @@ pub(crate) fn pairs(packed: &[u8]) -> impl Iterator<Item = (&str, &str)> {
             return None;
         }
         // Packed sets are built from valid `String`s only.
-        Some((std::str::from_utf8(name).unwrap_or(""), std::str::from_utf8(value).unwrap_or("")))
+        Some((
+            std::str::from_utf8(name).unwrap_or(""),
+            std::str::from_utf8(value).unwrap_or(""),
+        ))
     })
 }
 

@@ -130,11 +130,26 @@ mod tests {
         let idx = Idx(m, 4);
         let sel = |ms: Vec<Matcher>| select_postings(&idx, &ms);
         assert_eq!(sel(vec![Matcher::equal("job", "a")]), vec![0, 1]);
-        assert_eq!(sel(vec![Matcher::equal("job", "a"), Matcher::equal("env", "prod")]), vec![1]);
-        assert_eq!(sel(vec![Matcher::new(MatchOp::NotEqual, "env", "prod").unwrap()]), vec![0, 3]);
-        assert_eq!(sel(vec![Matcher::new(MatchOp::RegexMatch, "job", "a|b").unwrap()]), vec![0, 1, 2]);
-        assert_eq!(sel(vec![Matcher::new(MatchOp::RegexMatch, "job", ".+").unwrap()]), vec![0, 1, 2]);
+        assert_eq!(
+            sel(vec![Matcher::equal("job", "a"), Matcher::equal("env", "prod")]),
+            vec![1]
+        );
+        assert_eq!(
+            sel(vec![Matcher::new(MatchOp::NotEqual, "env", "prod").unwrap()]),
+            vec![0, 3]
+        );
+        assert_eq!(
+            sel(vec![Matcher::new(MatchOp::RegexMatch, "job", "a|b").unwrap()]),
+            vec![0, 1, 2]
+        );
+        assert_eq!(
+            sel(vec![Matcher::new(MatchOp::RegexMatch, "job", ".+").unwrap()]),
+            vec![0, 1, 2]
+        );
         assert_eq!(sel(vec![Matcher::equal("env", "")]), vec![0, 3]);
-        assert_eq!(sel(vec![Matcher::new(MatchOp::RegexNoMatch, "job", "a").unwrap()]), vec![2, 3]);
+        assert_eq!(
+            sel(vec![Matcher::new(MatchOp::RegexNoMatch, "job", "a").unwrap()]),
+            vec![2, 3]
+        );
     }
 }

@@ -28,7 +28,9 @@ impl DbQuerier {
     }
 
     fn blocks_in(&self, start: i64, end: i64) -> impl Iterator<Item = &Arc<BlockReader>> {
-        self.blocks.iter().filter(move |b| b.meta.max_time >= start && b.meta.min_time <= end)
+        self.blocks
+            .iter()
+            .filter(move |b| b.meta.max_time >= start && b.meta.min_time <= end)
     }
 
     fn apply_tombstones(&self, labels: &Labels, samples: &mut Vec<Sample>) {
@@ -151,7 +153,13 @@ impl Querier for DbQuerier {
         Ok(names.into_iter().collect())
     }
 
-    fn label_values(&self, name: &str, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<String>, StorageError> {
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, StorageError> {
         let mut values = BTreeSet::new();
         if matchers.is_empty() && self.tombstones.is_empty() {
             for b in self.blocks_in(start, end) {

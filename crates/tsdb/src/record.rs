@@ -134,11 +134,20 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Record<'_>, DecodeError> {
             let series_ref = r.uvarint()?;
             let pos = r.pos();
             if r.u8()? != CHUNK_ENCODING_XOR {
-                return Err(DecodeError { what: "unknown chunk encoding", offset: pos });
+                return Err(DecodeError {
+                    what: "unknown chunk encoding",
+                    offset: pos,
+                });
             }
-            Ok(Record::Chunk { series_ref, data: &buf[r.pos()..] })
+            Ok(Record::Chunk {
+                series_ref,
+                data: &buf[r.pos()..],
+            })
         }
-        _ => Err(DecodeError { what: "unknown record type", offset: 0 }),
+        _ => Err(DecodeError {
+            what: "unknown record type",
+            offset: 0,
+        }),
     }
 }
 
@@ -156,8 +165,16 @@ mod tests {
         }
         buf.clear();
         let samples = vec![
-            RefSample { series_ref: 5, t: 1000, v: 1.5 },
-            RefSample { series_ref: 3, t: 900, v: f64::from_bits(model::STALE_NAN_BITS) },
+            RefSample {
+                series_ref: 5,
+                t: 1000,
+                v: 1.5,
+            },
+            RefSample {
+                series_ref: 3,
+                t: 900,
+                v: f64::from_bits(model::STALE_NAN_BITS),
+            },
         ];
         encode_samples(&samples, &mut buf);
         match decode(&buf).unwrap() {
@@ -172,7 +189,12 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in [&b""[..], b"\x09", b"\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", b"\x01\x05\x01"] {
+        for bad in [
+            &b""[..],
+            b"\x09",
+            b"\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+            b"\x01\x05\x01",
+        ] {
             assert!(decode(bad).is_err());
         }
     }

@@ -113,7 +113,10 @@ impl Replayer<'_> {
                     self.metadata.insert(m.metric_family.clone(), m);
                 }
             }
-            Record::Chunk { series_ref, data: bytes } => {
+            Record::Chunk {
+                series_ref,
+                data: bytes,
+            } => {
                 let Some(series) = self.series.get(&series_ref) else {
                     self.unknown_refs += 1;
                     return Ok(());
@@ -145,8 +148,14 @@ pub(crate) fn replay_and_open(
 ) -> Result<(Wal, HashMap<String, MetricMetadata>), TsdbError> {
     let start = Instant::now();
     std::fs::create_dir_all(wal_dir)?;
-    let mut rp =
-        Replayer { head, series: AHashMap::new(), metadata: HashMap::new(), unknown_refs: 0, samples: 0, corrupt_records: 0 };
+    let mut rp = Replayer {
+        head,
+        series: AHashMap::new(),
+        metadata: HashMap::new(),
+        unknown_refs: 0,
+        samples: 0,
+        corrupt_records: 0,
+    };
     let checkpoints = list_checkpoints(wal_dir)?;
     let mut first_segment = 0;
     if let Some(&n) = checkpoints.last() {
@@ -156,7 +165,10 @@ pub(crate) fn replay_and_open(
     }
     let stats = wal::read_records(wal_dir, first_segment, |r| rp.apply(r))?;
     if rp.unknown_refs > 0 {
-        tracing::warn!(samples = rp.unknown_refs, "WAL samples referenced unknown series and were skipped");
+        tracing::warn!(
+            samples = rp.unknown_refs,
+            "WAL samples referenced unknown series and were skipped"
+        );
     }
     tracing::info!(
         segments = stats.num_segments,
@@ -181,7 +193,13 @@ pub(crate) fn checkpoint(db: &Db, segment: u64) -> Result<(), TsdbError> {
     let tmp_dir = wal_dir.join(format!("{CHECKPOINT_PREFIX}{segment:08}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp_dir);
     {
-        let cp = Wal::open(&tmp_dir, WalOptions { segment_size: 128 << 20, fsync: FsyncPolicy::Never })?;
+        let cp = Wal::open(
+            &tmp_dir,
+            WalOptions {
+                segment_size: 128 << 20,
+                fsync: FsyncPolicy::Never,
+            },
+        )?;
         let md: Vec<MetricMetadata> = db.metadata.read().values().cloned().collect();
         if !md.is_empty() {
             let mut buf = Vec::new();
@@ -204,7 +222,11 @@ pub(crate) fn checkpoint(db: &Db, segment: u64) -> Result<(), TsdbError> {
                     record::encode_chunk(s.series_ref, chunk, &mut rec);
                     records.push(rec);
                 }
-                ooo.extend(data.ooo_for_checkpoint().map(|x| record::RefSample { series_ref: s.series_ref, t: x.t, v: x.v }));
+                ooo.extend(data.ooo_for_checkpoint().map(|x| record::RefSample {
+                    series_ref: s.series_ref,
+                    t: x.t,
+                    v: x.v,
+                }));
             }
             if !ooo.is_empty() {
                 let mut rec = Vec::new();
@@ -225,6 +247,10 @@ pub(crate) fn checkpoint(db: &Db, segment: u64) -> Result<(), TsdbError> {
     }
     db.wal.truncate_before(segment)?;
     db.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(segment, elapsed_ms = start.elapsed().as_millis() as u64, "wrote WAL checkpoint");
+    tracing::info!(
+        segment,
+        elapsed_ms = start.elapsed().as_millis() as u64,
+        "wrote WAL checkpoint"
+    );
     Ok(())
 }

@@ -34,7 +34,9 @@ impl Storage {
         let mut tenants = HashMap::new();
         for e in std::fs::read_dir(&tenants_dir)? {
             let e = e?;
-            let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
             let Ok(tenant) = TenantId::new(&name) else {
                 tracing::warn!(dir = %e.path().display(), "ignoring directory that is not a valid tenant id");
                 continue;
@@ -42,7 +44,12 @@ impl Storage {
             let db = Db::open(tenant.clone(), &e.path(), opts.clone())?;
             tenants.insert(tenant, db);
         }
-        Ok(Arc::new(Storage { root: root.to_path_buf(), opts, tenants: RwLock::new(tenants), closed: AtomicBool::new(false) }))
+        Ok(Arc::new(Storage {
+            root: root.to_path_buf(),
+            opts,
+            tenants: RwLock::new(tenants),
+            closed: AtomicBool::new(false),
+        }))
     }
 
     /// The database of `tenant`, created if needed.
@@ -57,7 +64,11 @@ impl Storage {
         if let Some(db) = tenants.get(tenant) {
             return Ok(Arc::clone(db));
         }
-        let db = Db::open(tenant.clone(), &self.root.join("tenants").join(tenant.as_str()), self.opts.clone())?;
+        let db = Db::open(
+            tenant.clone(),
+            &self.root.join("tenants").join(tenant.as_str()),
+            self.opts.clone(),
+        )?;
         tenants.insert(tenant.clone(), Arc::clone(&db));
         Ok(db)
     }
@@ -99,18 +110,20 @@ impl Storage {
     /// [`Storage::close`].
     pub fn start_background(self: &Arc<Self>, interval: Duration) {
         let me = Arc::clone(self);
-        let spawn = std::thread::Builder::new().name("tsdb-maintenance".into()).spawn(move || {
-            while !me.closed.load(Ordering::Acquire) {
-                let mut slept = Duration::ZERO;
-                while slept < interval && !me.closed.load(Ordering::Acquire) {
-                    std::thread::sleep(Duration::from_millis(200));
-                    slept += Duration::from_millis(200);
+        let spawn = std::thread::Builder::new()
+            .name("tsdb-maintenance".into())
+            .spawn(move || {
+                while !me.closed.load(Ordering::Acquire) {
+                    let mut slept = Duration::ZERO;
+                    while slept < interval && !me.closed.load(Ordering::Acquire) {
+                        std::thread::sleep(Duration::from_millis(200));
+                        slept += Duration::from_millis(200);
+                    }
+                    if !me.closed.load(Ordering::Acquire) {
+                        me.maintain();
+                    }
                 }
-                if !me.closed.load(Ordering::Acquire) {
-                    me.maintain();
-                }
-            }
-        });
+            });
         if let Err(err) = spawn {
             tracing::error!(%err, "cannot start the maintenance thread");
         }
@@ -168,6 +181,8 @@ impl MetadataStore for Storage {
     }
 
     fn metadata(&self, tenant: &TenantId, metric: Option<&str>, limit: Option<usize>) -> Vec<MetricMetadata> {
-        self.existing_db(tenant).map(|db| db.metadata(metric, limit)).unwrap_or_default()
+        self.existing_db(tenant)
+            .map(|db| db.metadata(metric, limit))
+            .unwrap_or_default()
     }
 }

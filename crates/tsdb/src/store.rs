@@ -47,7 +47,10 @@ impl LocalStore {
     /// A store rooted at `root` (created if missing).
     pub fn new(root: &Path) -> io::Result<Self> {
         fs::create_dir_all(root)?;
-        Ok(LocalStore { root: root.to_path_buf(), open_files: Mutex::new(HashMap::new()) })
+        Ok(LocalStore {
+            root: root.to_path_buf(),
+            open_files: Mutex::new(HashMap::new()),
+        })
     }
 
     fn path(&self, p: &str) -> PathBuf {

@@ -9,7 +9,11 @@ use tsdb::{Db, DbOptions};
 const MIN: i64 = 60_000;
 
 fn labels(i: usize) -> Labels {
-    Labels::from_pairs(&[("__name__", "m"), ("i", &i.to_string()), ("job", if i % 2 == 0 { "even" } else { "odd" })])
+    Labels::from_pairs(&[
+        ("__name__", "m"),
+        ("i", &i.to_string()),
+        ("job", if i % 2 == 0 { "even" } else { "odd" }),
+    ])
 }
 
 fn open(dir: &std::path::Path, opts: DbOptions) -> Arc<Db> {
@@ -17,14 +21,20 @@ fn open(dir: &std::path::Path, opts: DbOptions) -> Arc<Db> {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 fn write(db: &Db, series: usize, from: i64, to: i64, step: i64) {
     let mut t = from;
     while t <= to {
         let batch = (0..series)
-            .map(|i| SeriesSamples { labels: labels(i), samples: vec![Sample::new(t, (t / 1000) as f64 + i as f64)] })
+            .map(|i| SeriesSamples {
+                labels: labels(i),
+                samples: vec![Sample::new(t, (t / 1000) as f64 + i as f64)],
+            })
             .collect();
         let r = db.append(batch).unwrap();
         assert!(r.rejected.is_empty(), "{:?}", r.rejected);
@@ -33,7 +43,9 @@ fn write(db: &Db, series: usize, from: i64, to: i64, step: i64) {
 }
 
 fn select(db: &Arc<Db>, matchers: &[Matcher], start: i64, end: i64) -> Vec<storage_api::Series> {
-    tsdb_querier(db).select(matchers, &SelectHints::range(start, end)).unwrap()
+    tsdb_querier(db)
+        .select(matchers, &SelectHints::range(start, end))
+        .unwrap()
 }
 
 fn tsdb_querier(db: &Arc<Db>) -> Arc<dyn Querier> {
@@ -44,7 +56,10 @@ fn tsdb_querier(db: &Arc<Db>) -> Arc<dyn Querier> {
 fn append_query_restart_cut_compact() {
     let dir = tempfile::tempdir().unwrap();
     let base = (now() - 5 * 3600 * 1000) / 1000 * 1000;
-    let opts = DbOptions { block_range_ms: 30 * MIN, ..DbOptions::default() };
+    let opts = DbOptions {
+        block_range_ms: 30 * MIN,
+        ..DbOptions::default()
+    };
     {
         let db = open(dir.path(), opts.clone());
         write(&db, 10, base, base + 3 * 3600 * 1000, 15_000);
@@ -60,11 +75,19 @@ fn append_query_restart_cut_compact() {
         let got = select(&db, &[Matcher::equal("i", "3")], base, base + 3 * 3600 * 1000);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].samples.len(), 721);
-        assert_eq!(got[0].samples[5], Sample::new(base + 5 * 15_000, ((base + 5 * 15_000) / 1000) as f64 + 3.0));
+        assert_eq!(
+            got[0].samples[5],
+            Sample::new(base + 5 * 15_000, ((base + 5 * 15_000) / 1000) as f64 + 3.0)
+        );
         db.flush().unwrap();
         let blocks = db.blocks();
         assert!(blocks.len() <= 3, "compacted into few blocks: {}", blocks.len());
-        let got = select(&db, &[Matcher::new(MatchOp::RegexMatch, "i", "1|2").unwrap()], base, base + 3 * 3600 * 1000);
+        let got = select(
+            &db,
+            &[Matcher::new(MatchOp::RegexMatch, "i", "1|2").unwrap()],
+            base,
+            base + 3 * 3600 * 1000,
+        );
         assert_eq!(got.len(), 2);
         assert!(got.iter().all(|s| s.samples.len() == 721));
         db.close().unwrap();
@@ -78,9 +101,18 @@ fn append_query_restart_cut_compact() {
 #[test]
 fn out_of_order_duplicates_and_limits() {
     let dir = tempfile::tempdir().unwrap();
-    let db = open(dir.path(), DbOptions { out_of_order_window_ms: 10 * MIN, ..DbOptions::default() });
+    let db = open(
+        dir.path(),
+        DbOptions {
+            out_of_order_window_ms: 10 * MIN,
+            ..DbOptions::default()
+        },
+    );
     let t0 = now() - 30 * MIN;
-    let s = |t: i64, v: f64| SeriesSamples { labels: labels(1), samples: vec![Sample::new(t, v)] };
+    let s = |t: i64, v: f64| SeriesSamples {
+        labels: labels(1),
+        samples: vec![Sample::new(t, v)],
+    };
     assert_eq!(db.append(vec![s(t0, 1.0)]).unwrap().num_accepted, 1);
     assert_eq!(db.append(vec![s(t0 + 60_000, 2.0)]).unwrap().num_accepted, 1);
     // Late but within the window: accepted.
@@ -100,7 +132,10 @@ fn out_of_order_duplicates_and_limits() {
     db.append(vec![s(t0 + 90_000, STALE_NAN)]).unwrap();
     let got = select(&db, &[Matcher::equal("i", "1")], 0, i64::MAX);
     let vals: Vec<u64> = got[0].samples.iter().map(|s| s.v.to_bits()).collect();
-    assert_eq!(vals, vec![1f64.to_bits(), 1.5f64.to_bits(), 2f64.to_bits(), STALE_NAN.to_bits()]);
+    assert_eq!(
+        vals,
+        vec![1f64.to_bits(), 1.5f64.to_bits(), 2f64.to_bits(), STALE_NAN.to_bits()]
+    );
     let counts = db.stats().samples_rejected.lock().clone();
     assert_eq!(counts.get("too_old"), Some(&1));
 }
@@ -108,9 +143,20 @@ fn out_of_order_duplicates_and_limits() {
 #[test]
 fn series_limit_and_deletion() {
     let dir = tempfile::tempdir().unwrap();
-    let db = open(dir.path(), DbOptions { max_series: 3, ..DbOptions::default() });
+    let db = open(
+        dir.path(),
+        DbOptions {
+            max_series: 3,
+            ..DbOptions::default()
+        },
+    );
     let t = now() - MIN;
-    let batch = (0..5).map(|i| SeriesSamples { labels: labels(i), samples: vec![Sample::new(t, 1.0)] }).collect();
+    let batch = (0..5)
+        .map(|i| SeriesSamples {
+            labels: labels(i),
+            samples: vec![Sample::new(t, 1.0)],
+        })
+        .collect();
     let r = db.append(batch).unwrap();
     assert_eq!(r.num_accepted, 3);
     assert_eq!(r.rejected.len(), 2);
@@ -126,7 +172,13 @@ fn series_limit_and_deletion() {
 #[test]
 fn retention_drops_old_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    let db = open(dir.path(), DbOptions { retention_ms: 3600 * 1000, ..DbOptions::default() });
+    let db = open(
+        dir.path(),
+        DbOptions {
+            retention_ms: 3600 * 1000,
+            ..DbOptions::default()
+        },
+    );
     let base = now() - 4 * 3600 * 1000;
     write(&db, 2, base, base + 3 * 3600 * 1000, 60_000);
     db.flush().unwrap();

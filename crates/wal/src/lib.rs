@@ -55,7 +55,10 @@ pub enum WalError {
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
-    move |source| WalError::Io { path: path.to_path_buf(), source }
+    move |source| WalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// When appended records are flushed to stable storage.
@@ -82,7 +85,10 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_size: 128 << 20, fsync: FsyncPolicy::Periodic(Duration::from_secs(1)) }
+        WalOptions {
+            segment_size: 128 << 20,
+            fsync: FsyncPolicy::Periodic(Duration::from_secs(1)),
+        }
     }
 }
 
@@ -152,7 +158,13 @@ impl Wal {
         Ok(Wal {
             dir: dir.to_path_buf(),
             opts,
-            writer: Mutex::new(Writer { file, segment: next, size: 0, written_seq: 0, buf: Vec::new() }),
+            writer: Mutex::new(Writer {
+                file,
+                segment: next,
+                size: 0,
+                written_seq: 0,
+                buf: Vec::new(),
+            }),
             sync_lock: Mutex::new(()),
             synced_seq: AtomicU64::new(0),
             stats: WalStats::default(),
@@ -191,8 +203,12 @@ impl Wal {
         w.file.write_all(&w.buf).map_err(io_err(&path))?;
         w.size += w.buf.len() as u64;
         w.written_seq += 1;
-        self.stats.bytes_written.fetch_add(w.buf.len() as u64, Ordering::Relaxed);
-        self.stats.records_written.fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.stats
+            .bytes_written
+            .fetch_add(w.buf.len() as u64, Ordering::Relaxed);
+        self.stats
+            .records_written
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
         if w.buf.capacity() > 4 << 20 {
             w.buf = Vec::new();
         }
@@ -316,7 +332,11 @@ pub fn frame_record(payload: &[u8], out: &mut Vec<u8>) -> Result<(), WalError> {
 
 fn create_segment(dir: &Path, n: u64) -> Result<(File, PathBuf), WalError> {
     let path = segment_path(dir, n);
-    let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io_err(&path))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
     Ok((file, path))
 }
 

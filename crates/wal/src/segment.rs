@@ -63,7 +63,9 @@ pub fn read_records<E: From<WalError>>(
     for (i, &n) in segments.iter().enumerate() {
         let path = segment_path(dir, n);
         buf.clear();
-        std::fs::File::open(&path).and_then(|mut file| file.read_to_end(&mut buf)).map_err(io_err(&path))?;
+        std::fs::File::open(&path)
+            .and_then(|mut file| file.read_to_end(&mut buf))
+            .map_err(io_err(&path))?;
         stats.num_segments += 1;
         stats.num_bytes += buf.len() as u64;
         let mut off = 0usize;

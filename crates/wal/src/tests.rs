@@ -24,7 +24,14 @@ fn frame_layout_is_len_crc_payload() {
 #[test]
 fn append_replay_rotate_and_truncate() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open(dir.path(), WalOptions { segment_size: 64, fsync: FsyncPolicy::Always }).unwrap();
+    let wal = Wal::open(
+        dir.path(),
+        WalOptions {
+            segment_size: 64,
+            fsync: FsyncPolicy::Always,
+        },
+    )
+    .unwrap();
     for i in 0..20u8 {
         wal.commit(&[&[i; 10]]).unwrap();
     }

@@ -48,7 +48,10 @@ pub struct BlockReader {
 }
 
 fn corrupt(dir: &str, file: &str, reason: impl std::fmt::Display) -> TsdbError {
-    TsdbError::Corrupted { path: format!("{dir}/{file}"), reason: reason.to_string() }
+    TsdbError::Corrupted {
+        path: format!("{dir}/{file}"),
+        reason: reason.to_string(),
+    }
 }
 
 impl BlockReader {
@@ -57,7 +60,11 @@ impl BlockReader {
         let meta_bytes = store.read(&format!("{dir}/meta.json"))?;
         let meta: BlockMeta = serde_json::from_slice(&meta_bytes).map_err(|e| corrupt(dir, "meta.json", e))?;
         if meta.version != FORMAT_VERSION {
-            return Err(corrupt(dir, "meta.json", format!("unsupported block version {}", meta.version)));
+            return Err(corrupt(
+                dir,
+                "meta.json",
+                format!("unsupported block version {}", meta.version),
+            ));
         }
         let index = store.read(&format!("{dir}/index"))?;
         let bad = |reason: &str| corrupt(dir, "index", reason);
@@ -68,7 +75,12 @@ impl BlockReader {
             return Err(bad("unsupported index version"));
         }
         let body_end = index.len() - 8;
-        let crc = u32::from_le_bytes([index[body_end], index[body_end + 1], index[body_end + 2], index[body_end + 3]]);
+        let crc = u32::from_le_bytes([
+            index[body_end],
+            index[body_end + 1],
+            index[body_end + 2],
+            index[body_end + 3],
+        ]);
         if super::writer::crc32c_of(&index[..body_end]) != crc {
             return Err(bad("index checksum mismatch"));
         }
@@ -89,7 +101,10 @@ impl BlockReader {
                 let len = r.uvarint()? as usize;
                 let off = r.pos();
                 let s = r.take(len)?;
-                std::str::from_utf8(s).map_err(|_| DecodeError { what: "symbol not UTF-8", offset: off })?;
+                std::str::from_utf8(s).map_err(|_| DecodeError {
+                    what: "symbol not UTF-8",
+                    offset: off,
+                })?;
                 symbols.push((off as u32, len as u32));
             }
             let mut r = Reader::at(&index, toc[3]);
@@ -108,7 +123,11 @@ impl BlockReader {
             let nf = r.uvarint()? as usize;
             let mut frames = Vec::with_capacity(nf.min(index.len()));
             for _ in 0..nf {
-                frames.push(Frame { offset: r.uvarint()?, compressed_len: r.uvarint()?, decompressed_len: r.uvarint()? });
+                frames.push(Frame {
+                    offset: r.uvarint()?,
+                    compressed_len: r.uvarint()?,
+                    decompressed_len: r.uvarint()?,
+                });
             }
             let mut r = Reader::at(&index, toc[5]);
             let ns = r.uvarint()? as usize;
@@ -122,7 +141,10 @@ impl BlockReader {
         };
         let (symbols, label_index, frames, series_offsets) = parse().map_err(|e| bad(&e.to_string()))?;
         let n_sym = symbols.len() as u32;
-        if label_index.iter().any(|(n, vs)| *n >= n_sym || vs.iter().any(|(v, _)| *v >= n_sym)) {
+        if label_index
+            .iter()
+            .any(|(n, vs)| *n >= n_sym || vs.iter().any(|(v, _)| *v >= n_sym))
+        {
             return Err(bad("label index names an unknown symbol"));
         }
         Ok(BlockReader {
@@ -150,7 +172,10 @@ impl BlockReader {
     }
 
     fn symbol(&self, id: u32) -> Result<&str, TsdbError> {
-        let &(off, len) = self.symbols.get(id as usize).ok_or_else(|| corrupt(&self.dir, "index", "bad symbol ref"))?;
+        let &(off, len) = self
+            .symbols
+            .get(id as usize)
+            .ok_or_else(|| corrupt(&self.dir, "index", "bad symbol ref"))?;
         // Checked to be UTF-8 on open.
         std::str::from_utf8(&self.index[off as usize..(off + len) as usize])
             .map_err(|_| corrupt(&self.dir, "index", "symbol not UTF-8"))
@@ -220,7 +245,12 @@ impl BlockReader {
             frame += r.uvarint().map_err(e)? as usize;
             let offset = r.uvarint().map_err(e)? as usize;
             let _num_samples = r.uvarint().map_err(e)?;
-            chunks.push(ChunkRef { min_t, max_t, frame, offset });
+            chunks.push(ChunkRef {
+                min_t,
+                max_t,
+                frame,
+                offset,
+            });
             prev_max = max_t;
         }
         Ok((Labels::new(labels), chunks))
@@ -228,8 +258,13 @@ impl BlockReader {
 
     /// Reads and decompresses frame `i`.
     pub(crate) fn frame(&self, i: usize) -> Result<Vec<u8>, TsdbError> {
-        let f = self.frames.get(i).ok_or_else(|| corrupt(&self.dir, "index", "frame ref out of range"))?;
-        let raw = self.store.read_range(&format!("{}/chunks", self.dir), f.offset, f.compressed_len as usize)?;
+        let f = self
+            .frames
+            .get(i)
+            .ok_or_else(|| corrupt(&self.dir, "index", "frame ref out of range"))?;
+        let raw = self
+            .store
+            .read_range(&format!("{}/chunks", self.dir), f.offset, f.compressed_len as usize)?;
         let out = codec::frame::decompress_frame(&raw, f.decompressed_len as usize)
             .map_err(|e| corrupt(&self.dir, "chunks", e))?;
         Ok(out)
@@ -247,7 +282,9 @@ impl BlockReader {
         let mut tmp = std::mem::take(&mut cache.scratch);
         tmp.clear();
         let frame = cache.get(self, c.frame)?;
-        let bytes = frame.get(c.offset..).ok_or_else(|| corrupt(&self.dir, "chunks", "chunk offset past frame"))?;
+        let bytes = frame
+            .get(c.offset..)
+            .ok_or_else(|| corrupt(&self.dir, "chunks", "chunk offset past frame"))?;
         codec::decimal::decode_chunk(bytes, &mut tmp).map_err(|e| corrupt(&self.dir, "chunks", e))?;
         out.extend(tmp.iter().filter(|s| s.t >= start && s.t <= end));
         cache.scratch = tmp;
@@ -256,7 +293,10 @@ impl BlockReader {
 
     /// All label names used in the block, sorted.
     pub(crate) fn label_names(&self) -> Result<Vec<String>, TsdbError> {
-        self.label_index.keys().map(|&n| self.symbol(n).map(str::to_string)).collect()
+        self.label_index
+            .keys()
+            .map(|&n| self.symbol(n).map(str::to_string))
+            .collect()
     }
 }
 
@@ -266,8 +306,12 @@ impl PostingsSource for BlockReader {
     }
 
     fn postings(&self, name: &str, value: &str) -> Vec<u64> {
-        let (Some(n), Some(v)) = (self.symbol_id(name), self.symbol_id(value)) else { return Vec::new() };
-        let Some(values) = self.label_index.get(&n) else { return Vec::new() };
+        let (Some(n), Some(v)) = (self.symbol_id(name), self.symbol_id(value)) else {
+            return Vec::new();
+        };
+        let Some(values) = self.label_index.get(&n) else {
+            return Vec::new();
+        };
         match values.binary_search_by_key(&v, |&(v, _)| v) {
             Ok(i) => self.read_postings(values[i].1),
             Err(_) => Vec::new(),
@@ -275,9 +319,16 @@ impl PostingsSource for BlockReader {
     }
 
     fn label_values(&self, name: &str) -> Vec<String> {
-        let Some(n) = self.symbol_id(name) else { return Vec::new() };
-        let Some(values) = self.label_index.get(&n) else { return Vec::new() };
-        values.iter().filter_map(|&(v, _)| self.symbol(v).ok().map(str::to_string)).collect()
+        let Some(n) = self.symbol_id(name) else {
+            return Vec::new();
+        };
+        let Some(values) = self.label_index.get(&n) else {
+            return Vec::new();
+        };
+        values
+            .iter()
+            .filter_map(|&(v, _)| self.symbol(v).ok().map(str::to_string))
+            .collect()
     }
 }
 

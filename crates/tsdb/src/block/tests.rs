@@ -12,7 +12,9 @@ fn series(i: usize) -> (Labels, Vec<Sample>) {
         ("cpu", &(i % 4).to_string()),
         ("instance", &format!("host-{:03}", i / 4)),
     ]);
-    let samples = (0..500).map(|k| Sample::new(k * 15_000, (i * 1000 + k as usize) as f64 * 0.01)).collect();
+    let samples = (0..500)
+        .map(|k| Sample::new(k * 15_000, (i * 1000 + k as usize) as f64 * 0.01))
+        .collect();
     (labels, samples)
 }
 
@@ -22,7 +24,11 @@ fn write_then_read_back() {
     let store: Arc<dyn BlockStore> = Arc::new(LocalStore::new(dir.path()).unwrap());
     let mut all: Vec<(Labels, Vec<Sample>)> = (0..40).map(series).collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
-    let symbols = all.iter().flat_map(|(l, _)| l.iter().flat_map(|l| [l.name.clone(), l.value.clone()]).collect::<Vec<_>>());
+    let symbols = all.iter().flat_map(|(l, _)| {
+        l.iter()
+            .flat_map(|l| [l.name.clone(), l.value.clone()])
+            .collect::<Vec<_>>()
+    });
     let mut w = BlockWriter::new(&*store, "blocks", symbols.collect::<Vec<_>>()).unwrap();
     for (l, s) in &all {
         w.add_series(l, s).unwrap();
@@ -35,7 +41,13 @@ fn write_then_read_back() {
 
     let b = BlockReader::open(Arc::clone(&store), &format!("blocks/{}", meta.ulid)).unwrap();
     assert_eq!(b.label_values("cpu"), vec!["0", "1", "2", "3"]);
-    let ids = select_postings(&b, &[Matcher::equal("cpu", "2"), Matcher::new(MatchOp::RegexMatch, "instance", "host-00[0-4]").unwrap()]);
+    let ids = select_postings(
+        &b,
+        &[
+            Matcher::equal("cpu", "2"),
+            Matcher::new(MatchOp::RegexMatch, "instance", "host-00[0-4]").unwrap(),
+        ],
+    );
     assert_eq!(ids.len(), 5);
     let mut cache = FrameCache::default();
     for id in ids {
@@ -65,6 +77,8 @@ fn corrupt_index_is_reported_not_panicking() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
-    let err = BlockReader::open(store, &format!("blocks/{}", meta.ulid)).err().unwrap();
+    let err = BlockReader::open(store, &format!("blocks/{}", meta.ulid))
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("checksum"), "{err}");
 }

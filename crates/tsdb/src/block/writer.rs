@@ -98,13 +98,19 @@ impl<'a> BlockWriter<'a> {
             return Ok(());
         }
         if self.last_labels.as_ref().is_some_and(|l| l >= labels) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("series out of order: {labels}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("series out of order: {labels}"),
+            ));
         }
         self.last_labels = Some(labels.clone());
         let mut label_ids = Vec::with_capacity(labels.len());
         for l in labels {
             let (Some(&n), Some(&v)) = (self.symbol_ids.get(&l.name), self.symbol_ids.get(&l.value)) else {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("label {} not in symbols", l.name)));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("label {} not in symbols", l.name),
+                ));
             };
             label_ids.push((n, v));
         }
@@ -132,7 +138,10 @@ impl<'a> BlockWriter<'a> {
                 self.flush_frame()?;
             }
         }
-        self.series.push(SeriesEntry { labels: label_ids, chunks });
+        self.series.push(SeriesEntry {
+            labels: label_ids,
+            chunks,
+        });
         self.stats.num_series += 1;
         Ok(())
     }
@@ -144,7 +153,11 @@ impl<'a> BlockWriter<'a> {
         self.compressed.clear();
         codec::frame::compress_frame(&self.frame_buf, ZSTD_LEVEL, &mut self.compressed);
         self.chunks_file.write_all(&self.compressed)?;
-        self.frames.push((self.chunks_file_len, self.compressed.len() as u64, self.frame_buf.len() as u64));
+        self.frames.push((
+            self.chunks_file_len,
+            self.compressed.len() as u64,
+            self.frame_buf.len() as u64,
+        ));
         self.chunks_file_len += self.compressed.len() as u64;
         self.frame_buf.clear();
         Ok(())

@@ -20,7 +20,12 @@ pub(crate) struct MemSeries {
 
 impl MemSeries {
     pub(crate) fn new(series_ref: u64, hash: u64, labels: Box<[u8]>) -> Self {
-        MemSeries { series_ref, hash, labels, data: Mutex::new(SeriesData::default()) }
+        MemSeries {
+            series_ref,
+            hash,
+            labels,
+            data: Mutex::new(SeriesData::default()),
+        }
     }
 }
 
@@ -94,7 +99,11 @@ impl SeriesData {
         if let Some(mut enc) = self.open.take() {
             if let Some((max_t, _)) = enc.last() {
                 enc.shrink_to_fit();
-                self.closed.push(ClosedChunk { min_t: self.open_min_t, max_t, bytes: enc.bytes().into() });
+                self.closed.push(ClosedChunk {
+                    min_t: self.open_min_t,
+                    max_t,
+                    bytes: enc.bytes().into(),
+                });
             }
         }
     }
@@ -103,7 +112,11 @@ impl SeriesData {
     pub(crate) fn insert_ooo(&mut self, t: i64, v: f64) -> AppendOutcome {
         for buf in [&self.ooo, &self.ooo_cutting] {
             if let Ok(i) = buf.binary_search_by_key(&t, |s| s.t) {
-                return if buf[i].v.to_bits() == v.to_bits() { AppendOutcome::Duplicate } else { AppendOutcome::Conflict };
+                return if buf[i].v.to_bits() == v.to_bits() {
+                    AppendOutcome::Duplicate
+                } else {
+                    AppendOutcome::Conflict
+                };
             }
         }
         let pos = self.ooo.partition_point(|s| s.t < t);
@@ -122,11 +135,11 @@ impl SeriesData {
     /// Appends to `out` the in-order samples within `start..=end`.
     fn collect_in_order(&self, start: i64, end: i64, out: &mut Vec<Sample>) {
         let mut tmp = Vec::new();
-        let chunks = self
-            .closed
-            .iter()
-            .map(|c| (c.min_t, c.max_t, &*c.bytes))
-            .chain(self.open.as_ref().and_then(|e| e.last().map(|(mt, _)| (self.open_min_t, mt, e.bytes()))));
+        let chunks = self.closed.iter().map(|c| (c.min_t, c.max_t, &*c.bytes)).chain(
+            self.open
+                .as_ref()
+                .and_then(|e| e.last().map(|(mt, _)| (self.open_min_t, mt, e.bytes()))),
+        );
         for (min_t, max_t, bytes) in chunks {
             if max_t < start || min_t > end {
                 continue;
@@ -145,7 +158,11 @@ impl SeriesData {
     pub(crate) fn samples(&self, start: i64, end: i64) -> Vec<Sample> {
         let mut out = Vec::new();
         self.collect_in_order(start, end, &mut out);
-        let extra = self.ooo.iter().chain(&self.ooo_cutting).filter(|s| s.t >= start && s.t <= end);
+        let extra = self
+            .ooo
+            .iter()
+            .chain(&self.ooo_cutting)
+            .filter(|s| s.t >= start && s.t <= end);
         let mut has_extra = false;
         for s in extra {
             out.push(*s);
@@ -161,7 +178,12 @@ impl SeriesData {
     /// `boundary`, moves out-of-order samples below it aside (still readable),
     /// and returns a copy of every sample below `boundary`.
     pub(crate) fn take_for_cut(&mut self, boundary: i64) -> Vec<Sample> {
-        if self.open.as_ref().and_then(XorEncoder::last).is_some_and(|(t, _)| t < boundary) {
+        if self
+            .open
+            .as_ref()
+            .and_then(XorEncoder::last)
+            .is_some_and(|(t, _)| t < boundary)
+        {
             self.close_open();
         }
         let split = self.ooo.partition_point(|s| s.t < boundary);
@@ -195,7 +217,11 @@ impl SeriesData {
 
     /// The smallest timestamp held, if any.
     pub(crate) fn min_time(&self) -> Option<i64> {
-        let chunk_min = self.closed.first().map(|c| c.min_t).or(self.open.as_ref().map(|_| self.open_min_t));
+        let chunk_min = self
+            .closed
+            .first()
+            .map(|c| c.min_t)
+            .or(self.open.as_ref().map(|_| self.open_min_t));
         let ooo_min = self.ooo.first().map(|s| s.t);
         let cut_min = self.ooo_cutting.first().map(|s| s.t);
         [chunk_min, ooo_min, cut_min].into_iter().flatten().min()
@@ -203,7 +229,11 @@ impl SeriesData {
 
     /// Chunks for a checkpoint: every closed chunk and the open one, as XOR bytes.
     pub(crate) fn chunks_for_checkpoint(&self) -> Vec<&[u8]> {
-        self.closed.iter().map(|c| &*c.bytes).chain(self.open.as_ref().map(XorEncoder::bytes)).collect()
+        self.closed
+            .iter()
+            .map(|c| &*c.bytes)
+            .chain(self.open.as_ref().map(XorEncoder::bytes))
+            .collect()
     }
 
     /// Out-of-order samples for a checkpoint.
@@ -214,7 +244,9 @@ impl SeriesData {
     /// Restores a chunk from a checkpoint. Chunks come in time order.
     pub(crate) fn restore_chunk(&mut self, bytes: &[u8], chunk_range: i64) -> Result<(), codec::DecodeError> {
         let enc = XorEncoder::resume(bytes)?;
-        let Some((max_t, max_v)) = enc.last() else { return Ok(()) };
+        let Some((max_t, max_v)) = enc.last() else {
+            return Ok(());
+        };
         let min_t = enc.first_t().unwrap_or(max_t);
         if self.last.is_some_and(|(t, _)| t >= min_t) {
             // Overlaps what is there (should not happen): append sample by sample.

@@ -1,0 +1,108 @@
+//! The `haetae` binary: parses the command line and calls `server` (and,
+//! later, `agent`). Layer 6; nothing here but the command-line edge.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Haetae collects metrics and logs, stores them, answers PromQL and
+/// Prometheus API queries, and evaluates alerts: one binary in place of
+/// Prometheus, Alertmanager, Loki and Grafana.
+#[derive(Parser, Debug)]
+#[command(name = "haetae", version, about, long_about = None)]
+struct Cli {
+    /// Log level filter (error, warn, info, debug, trace, or a tracing directive like `tsdb=debug`).
+    #[arg(long, global = true, default_value = "info", env = "HAETAE_LOG")]
+    log_level: String,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs the all-in-one server with embedded storage: remote write/read,
+    /// Prometheus query and metadata APIs, admin endpoints, /metrics.
+    ///
+    /// With no flags it stores data in ./data and listens on 0.0.0.0:9201.
+    /// SIGTERM or SIGINT stop it cleanly (the head is checkpointed so the
+    /// next start is fast).
+    Serve {
+        /// YAML configuration file (Prometheus-style sections; see README).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Address to listen on, overriding `web.listen_address`.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Data directory, overriding `storage.tsdb.path`.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Validates files without starting anything.
+    Check {
+        #[command(subcommand)]
+        what: CheckCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CheckCommand {
+    /// Checks a configuration file; prints the error with file, line and field.
+    Config {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level, cli.log_format)?;
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(server::serve(server::ServeOptions {
+                config_file: config,
+                listen,
+                data_dir,
+            }))
+        }
+        Command::Check {
+            what: CheckCommand::Config { file },
+        } => {
+            server::Config::load(&file)?;
+            eprintln!("{}: OK", file.display());
+            Ok(())
+        }
+    }
+}
