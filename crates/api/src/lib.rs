@@ -1,7 +1,7 @@
 //! Haetae's HTTP APIs, compatible with Prometheus': remote write and read,
-//! series metadata, status, admin, health and self-metrics.
+//! PromQL queries, series metadata, status, admin, health and self-metrics.
 //!
-//! Layer 4: depends on `model`, `storage-api`, `wire` and `codec`, never on
+//! Layer 4: depends on `model`, `storage-api`, `promql`, `wire` and `codec`, never on
 //! `tsdb`. The API defines the traits it needs beyond `storage-api`
 //! ([`AdminHandler`]) and `server` implements them. Handlers stay thin:
 //! parse and validate the request, call a trait, format the answer. CPU-heavy
@@ -12,11 +12,15 @@ mod admin;
 mod error;
 mod metrics;
 pub mod params;
+mod query;
 mod remote;
 mod series;
+mod status;
 
 pub use error::ApiError;
 pub use metrics::{ApiMetrics, MetricsWriter};
+pub use query::{QueryLimits, QueryService};
+pub use status::ServerInfo;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -105,6 +109,10 @@ pub struct AppState {
     pub limits: Arc<ApiLimits>,
     /// Flipped to true once the server is ready to serve.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// The PromQL query pool and its limits.
+    pub query: Arc<QueryService>,
+    /// Build, runtime and configuration facts for the status endpoints.
+    pub info: Arc<ServerInfo>,
 }
 
 /// The Prometheus-compatible API routes. Further routes (queries, UI) are
@@ -118,6 +126,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/label/{name}/values", get(series::label_values))
         .route("/api/v1/metadata", get(series::metadata))
         .route("/api/v1/status/tsdb", get(series::tsdb_status))
+        .route("/api/v1/query", get(query::instant_query).post(query::instant_query))
+        .route("/api/v1/query_range", get(query::range_query).post(query::range_query))
+        .route("/api/v1/format_query", get(query::format_query).post(query::format_query))
+        .route(
+            "/api/v1/query_exemplars",
+            get(query::query_exemplars).post(query::query_exemplars),
+        )
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/config", get(status::config))
         .route(
             "/api/v1/admin/tsdb/snapshot",
             post(admin::snapshot).put(admin::snapshot),

@@ -49,6 +49,15 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Runs Prometheus' PromQL test scripts (`*.test`) against the engine.
+    ///
+    /// Prints one line per failing eval, the skipped evals by reason, and
+    /// `N passed, N failed, N skipped`; exits with 1 if any eval failed.
+    PromqlTest {
+        /// Directories (or single files) holding `*.test` scripts.
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
     /// Validates files without starting anything.
     Check {
         #[command(subcommand)]
@@ -96,6 +105,14 @@ fn main() -> anyhow::Result<()> {
                 listen,
                 data_dir,
             }))
+        }
+        Command::PromqlTest { dirs } => {
+            let stdout = std::io::stdout();
+            let summary = server::promql_test::run(&dirs, &mut stdout.lock())?;
+            if summary.failed > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Check {
             what: CheckCommand::Config { file },

@@ -23,6 +23,13 @@
 //!     max_labels_per_series: 64
 //!     max_label_name_length: 1024
 //!     max_label_value_length: 4096
+//! query:
+//!   timeout: 2m                     # the `timeout` parameter can only lower it
+//!   max_samples: 50000000           # samples in memory at once, per query
+//!   max_series: 500000              # series in one result; 0 = unlimited
+//!   max_concurrency: 20             # queries evaluated at once; more queue
+//!   lookback_delta: 5m
+//!   max_query_length: 128KiB
 //! ```
 //!
 //! Errors name the file, the line and the field.
@@ -45,6 +52,9 @@ pub struct Config {
     /// Request limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// PromQL query limits.
+    #[serde(default)]
+    pub query: QueryConfig,
     /// Prometheus' `global` section (accepted; used by scraping later).
     #[serde(default)]
     pub global: Option<serde_norway::Value>,
@@ -224,6 +234,62 @@ fn d_value() -> usize {
     wire::DecodeLimits::DEFAULT.max_label_value_len
 }
 
+/// `query:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryConfig {
+    /// The longest a query may run (queue time included).
+    #[serde(default = "d_query_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// Samples a query may hold in memory.
+    #[serde(default = "d_max_samples")]
+    pub max_samples: usize,
+    /// Series a result may hold; 0 = unlimited.
+    #[serde(default = "d_max_result_series")]
+    pub max_series: usize,
+    /// Queries evaluated at once.
+    #[serde(default = "d_max_concurrency")]
+    pub max_concurrency: usize,
+    /// How far back an instant selector looks.
+    #[serde(default = "d_lookback", deserialize_with = "de_duration")]
+    pub lookback_delta: Duration,
+    /// Longest query text, in bytes.
+    #[serde(default = "d_max_query_length", deserialize_with = "de_bytes")]
+    pub max_query_length: u64,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            timeout: d_query_timeout(),
+            max_samples: d_max_samples(),
+            max_series: d_max_result_series(),
+            max_concurrency: d_max_concurrency(),
+            lookback_delta: d_lookback(),
+            max_query_length: d_max_query_length(),
+        }
+    }
+}
+
+fn d_query_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+fn d_max_samples() -> usize {
+    50_000_000
+}
+fn d_max_result_series() -> usize {
+    api::QueryLimits::default().max_series
+}
+fn d_max_concurrency() -> usize {
+    20
+}
+fn d_lookback() -> Duration {
+    Duration::from_secs(300)
+}
+fn d_max_query_length() -> u64 {
+    api::QueryLimits::default().max_query_length as u64
+}
+
 fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let v = serde_norway::Value::deserialize(d)?;
     let s = match &v {
@@ -336,6 +402,19 @@ impl Config {
         if t.wal_segment_size < (1 << 20) {
             return Err("storage.tsdb.wal_segment_size: must be at least 1MiB".into());
         }
+        let q = &self.query;
+        if q.timeout.is_zero() {
+            return Err("query.timeout: must be positive".into());
+        }
+        if q.max_concurrency == 0 || q.max_concurrency > 1024 {
+            return Err("query.max_concurrency: must be between 1 and 1024".into());
+        }
+        if q.max_samples == 0 {
+            return Err("query.max_samples: must be positive".into());
+        }
+        if q.lookback_delta.is_zero() {
+            return Err("query.lookback_delta: must be positive".into());
+        }
         Ok(())
     }
 
@@ -358,6 +437,22 @@ impl Config {
                 fsync,
             },
             ..tsdb::DbOptions::default()
+        }
+    }
+
+    /// The query limits this configuration asks for.
+    pub fn query_limits(&self) -> api::QueryLimits {
+        let q = &self.query;
+        api::QueryLimits {
+            engine: promql::EngineOptions {
+                lookback_delta_ms: q.lookback_delta.as_millis() as i64,
+                max_samples: q.max_samples,
+                timeout: q.timeout,
+                ..promql::EngineOptions::default()
+            },
+            max_series: q.max_series,
+            max_concurrency: q.max_concurrency,
+            max_query_length: usize::try_from(q.max_query_length).unwrap_or(usize::MAX),
         }
     }
 

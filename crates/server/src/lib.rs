@@ -7,7 +7,9 @@
 
 mod admin;
 pub mod config;
+mod info;
 mod process;
+pub mod promql_test;
 
 pub use config::Config;
 
@@ -39,6 +41,10 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let config = match &opts.config_file {
         Some(path) => Config::load(path)?,
         None => Config::default(),
+    };
+    let config_text = match &opts.config_file {
+        Some(path) => std::fs::read_to_string(path).ok(),
+        None => None,
     };
     let data_dir = opts
         .data_dir
@@ -103,6 +109,13 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         metrics: Arc::new(api::ApiMetrics::default()),
         limits: Arc::new(config.api_limits()),
         ready: Arc::clone(&ready),
+        query: Arc::new(api::QueryService::new(config.query_limits()).context("cannot start query threads")?),
+        info: Arc::new(info::server_info(
+            &config,
+            config_text.as_deref(),
+            &data_dir,
+            &listen.to_string(),
+        )),
     };
     let app = api::router(state);
     ready.store(true, Ordering::Release);
