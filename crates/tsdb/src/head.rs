@@ -33,19 +33,21 @@ use std::sync::Arc;
 #[derive(Default)]
 pub(crate) struct SeriesIndex {
     by_ref: AHashMap<u64, Arc<MemSeries>>,
-    /// Label-set hash to series refs (usually one; more on a hash collision).
-    by_hash: AHashMap<u64, Vec<u64>>,
+    /// Label-set hash to the series ref; a second series with the same hash
+    /// goes to `collisions` (rare: 64-bit hashes).
+    by_hash: AHashMap<u64, u64>,
+    collisions: AHashMap<u64, Vec<u64>>,
     /// name → value → sorted series refs.
     postings: AHashMap<Box<str>, BTreeMap<Box<str>, Vec<u64>>>,
 }
 
 impl SeriesIndex {
     fn lookup(&self, hash: u64, packed: &[u8]) -> Option<&Arc<MemSeries>> {
-        self.by_hash
-            .get(&hash)?
-            .iter()
-            .filter_map(|r| self.by_ref.get(r))
-            .find(|s| &*s.labels == packed)
+        let first = self.by_hash.get(&hash)?;
+        if let Some(s) = self.by_ref.get(first).filter(|s| &*s.labels == packed) {
+            return Some(s);
+        }
+        self.collisions.get(&hash)?.iter().filter_map(|r| self.by_ref.get(r)).find(|s| &*s.labels == packed)
     }
 
     fn insert(&mut self, hash: u64, series: Arc<MemSeries>) {
@@ -64,7 +66,12 @@ impl SeriesIndex {
                 list.push(r);
             }
         }
-        self.by_hash.entry(hash).or_default().push(r);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(r);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.collisions.entry(hash).or_default().push(r),
+        }
         self.by_ref.insert(r, series);
     }
 
@@ -77,10 +84,21 @@ impl SeriesIndex {
         for r in refs {
             if let Some(s) = self.by_ref.remove(r) {
                 let hash = s.hash;
-                if let Some(list) = self.by_hash.get_mut(&hash) {
+                if self.by_hash.get(&hash) == Some(r) {
+                    self.by_hash.remove(&hash);
+                    // Promote a colliding series, if any.
+                    if let Some(list) = self.collisions.get_mut(&hash) {
+                        if let Some(next) = list.pop() {
+                            self.by_hash.insert(hash, next);
+                        }
+                        if list.is_empty() {
+                            self.collisions.remove(&hash);
+                        }
+                    }
+                } else if let Some(list) = self.collisions.get_mut(&hash) {
                     list.retain(|x| x != r);
                     if list.is_empty() {
-                        self.by_hash.remove(&hash);
+                        self.collisions.remove(&hash);
                     }
                 }
             }
