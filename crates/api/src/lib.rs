@@ -10,8 +10,12 @@
 
 mod admin;
 mod error;
+mod import;
+mod influx;
 mod metrics;
+mod otlp;
 pub mod params;
+mod push;
 mod query;
 mod remote;
 mod series;
@@ -19,6 +23,7 @@ mod status;
 
 pub use error::ApiError;
 pub use metrics::{ApiMetrics, MetricsWriter};
+pub use push::{DeltaAccumulator, PushState};
 pub use query::{QueryLimits, QueryService};
 pub use status::ServerInfo;
 
@@ -113,6 +118,9 @@ pub struct AppState {
     pub query: Arc<QueryService>,
     /// Build, runtime and configuration facts for the status endpoints.
     pub info: Arc<ServerInfo>,
+    /// State of the push endpoints (Influx, OTLP, import): OTLP delta
+    /// totals and counters.
+    pub push: Arc<PushState>,
 }
 
 /// The Prometheus-compatible API routes. Further routes (queries, UI) are
@@ -153,6 +161,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/-/healthy", get(admin::healthy).head(admin::healthy))
         .route("/-/ready", get(admin::ready).head(admin::ready))
+        .route("/write", post(influx::write_v1))
+        .route("/api/v2/write", post(influx::write_v2))
+        .route("/ping", get(influx::ping).head(influx::ping))
+        .route("/v1/metrics", post(otlp::export))
+        .route("/api/v1/import/prometheus", post(import::prometheus))
         // Bodies are bounded by the decode limits, checked while reading.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(

@@ -149,6 +149,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "Remote-read requests served.",
         m.remote_read_requests.load(Ordering::Relaxed) as f64,
     );
+    state.push.write_metrics(&mut w);
     let admin = std::sync::Arc::clone(&state.admin);
     let body = tokio::task::spawn_blocking(move || {
         admin.write_metrics(&mut w);

@@ -11,6 +11,8 @@
 //! crate panic or allocate more than [`DecodeLimits`] allows (plus the decoded
 //! messages, which are bounded by the decompressed size).
 //!
+//! - [`influx`]: InfluxDB line protocol, parsed into series line by line;
+//! - [`names`]: foreign names made valid Prometheus metric and label names;
 //! - [`prompb`]: the protobuf messages, hand-written `prost` structs;
 //! - [`remote_write`]: decode a write request into series, metadata and
 //!   per-series rejections; encode one (for tests, benchmarks, the agent);
@@ -19,6 +21,8 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod influx;
+pub mod names;
 pub mod prompb;
 pub mod remote_read;
 pub mod remote_write;
