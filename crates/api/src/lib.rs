@@ -15,6 +15,7 @@ mod influx;
 mod metrics;
 mod otlp;
 pub mod params;
+mod query;
 mod push;
 mod query;
 mod remote;
@@ -23,6 +24,8 @@ mod status;
 
 pub use error::ApiError;
 pub use metrics::{ApiMetrics, MetricsWriter};
+pub use query::{QueryLimits, QueryService};
+pub use status::ServerInfo;
 pub use push::{DeltaAccumulator, PushState};
 pub use query::{QueryLimits, QueryService};
 pub use status::ServerInfo;

@@ -82,18 +82,16 @@ impl QueryService {
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..limits.max_concurrency.max(1) {
             let rx = Arc::clone(&rx);
-            std::thread::Builder::new()
-                .name(format!("query-{i}"))
-                .spawn(move || {
-                    lower_thread_priority();
-                    loop {
-                        let job = rx.lock().recv();
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
+            std::thread::Builder::new().name(format!("query-{i}")).spawn(move || {
+                lower_thread_priority();
+                loop {
+                    let job = rx.lock().recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
                     }
-                })?;
+                }
+            })?;
         }
         Ok(QueryService {
             limits,
@@ -176,9 +174,9 @@ fn query_error(e: QueryError) -> ApiError {
         QueryError::BadData(m) => ApiError::BadData(m),
         QueryError::Timeout => ApiError::Timeout(QueryError::Timeout.to_string()),
         QueryError::Canceled => ApiError::Canceled(QueryError::Canceled.to_string()),
-        QueryError::TooManySamples { .. } => ApiError::Execution(
-            "query processing would load too many samples into memory in query execution".into(),
-        ),
+        QueryError::TooManySamples { .. } => {
+            ApiError::Execution("query processing would load too many samples into memory in query execution".into())
+        }
         QueryError::Execution(m) => ApiError::Execution(m),
         QueryError::Storage(e) => match ApiError::from(e) {
             ApiError::Internal(m) => ApiError::Execution(m),
@@ -289,14 +287,15 @@ pub(crate) async fn range_query(
 /// `11000` → `11,000`, as Prometheus writes the resolution limit.
 fn format_thousands(n: i128) -> String {
     let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 && c.is_ascii_digit() {
-            out.push(',');
-        }
-        out.push(c);
+    let mut groups: Vec<&str> = Vec::new();
+    let mut end = digits.len();
+    while end > 3 && digits.as_bytes()[end - 4].is_ascii_digit() {
+        groups.push(&digits[end - 3..end]);
+        end -= 3;
     }
-    out
+    groups.push(&digits[..end]);
+    groups.reverse();
+    groups.join(",")
 }
 
 type EvalFn = dyn FnOnce(&promql::Engine, &dyn storage_api::Querier, &str) -> Result<QueryOutput, QueryError> + Send;
@@ -304,9 +303,7 @@ type EvalFn = dyn FnOnce(&promql::Engine, &dyn storage_api::Querier, &str) -> Re
 async fn execute(
     state: &AppState,
     common: Common,
-    eval: impl FnOnce(&promql::Engine, &dyn storage_api::Querier, &str) -> Result<QueryOutput, QueryError>
-        + Send
-        + 'static,
+    eval: impl FnOnce(&promql::Engine, &dyn storage_api::Querier, &str) -> Result<QueryOutput, QueryError> + Send + 'static,
 ) -> Result<Response, ApiError> {
     let eval: Box<EvalFn> = Box::new(eval);
     let queryable = Arc::clone(&state.queryable);
@@ -526,8 +523,8 @@ fn parse_query(params: &Params) -> Result<promql_parser::parser::Expr, ApiError>
 /// `GET|POST /api/v1/format_query`
 pub(crate) async fn format_query(params: Params) -> Result<Response, ApiError> {
     let expr = parse_query(&params)?;
-    let pretty = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| expr.prettify()))
-        .unwrap_or_else(|_| expr.to_string());
+    let pretty =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| expr.prettify())).unwrap_or_else(|_| expr.to_string());
     Ok(axum::Json(serde_json::json!({"status": "success", "data": pretty})).into_response())
 }
 

@@ -95,7 +95,12 @@ fn format_duration(d: std::time::Duration) -> String {
 }
 
 /// Everything the status endpoints report about this process.
-pub(crate) fn server_info(config: &Config, config_text: Option<&str>, data_dir: &Path, listen: &str) -> api::ServerInfo {
+pub(crate) fn server_info(
+    config: &Config,
+    config_text: Option<&str>,
+    data_dir: &Path,
+    listen: &str,
+) -> api::ServerInfo {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let t = &config.storage.tsdb;
     let q = &config.query;
@@ -147,7 +152,10 @@ mod tests {
         let text = "scrape_configs:\n  - job_name: a\n    basic_auth:\n      username: u\n      password: hunter2\n      password_file: /etc/p\n    authorization:\n      credentials: abc\nstorage:\n  tsdb:\n    path: /data\n";
         let out = redacted_config_yaml(text);
         assert!(!out.contains("hunter2") && !out.contains("abc"), "{out}");
-        assert!(out.contains("<secret>") && out.contains("/etc/p") && out.contains("/data"), "{out}");
+        assert!(
+            out.contains("<secret>") && out.contains("/etc/p") && out.contains("/data"),
+            "{out}"
+        );
     }
 
     #[test]
