@@ -15,7 +15,6 @@ mod influx;
 mod metrics;
 mod otlp;
 pub mod params;
-mod query;
 mod push;
 mod query;
 mod remote;
@@ -24,8 +23,6 @@ mod status;
 
 pub use error::ApiError;
 pub use metrics::{ApiMetrics, MetricsWriter};
-pub use query::{QueryLimits, QueryService};
-pub use status::ServerInfo;
 pub use push::{DeltaAccumulator, PushState};
 pub use query::{QueryLimits, QueryService};
 pub use status::ServerInfo;
