@@ -109,13 +109,6 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         metrics: Arc::new(api::ApiMetrics::default()),
         limits: Arc::new(config.api_limits()),
         ready: Arc::clone(&ready),
-        query: Arc::new(api::QueryService::new(config.query_limits()).context("cannot start query threads")?),
-        info: Arc::new(info::server_info(
-            &config,
-            config_text.as_deref(),
-            &data_dir,
-            &listen.to_string(),
-        )),
         push: Arc::default(),
         query: Arc::new(api::QueryService::new(config.query_limits()).context("cannot start query threads")?),
         info: Arc::new(info::server_info(
