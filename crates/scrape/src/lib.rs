@@ -17,7 +17,14 @@
 //! Not done here: native histograms, Kubernetes/Consul/cloud discovery.
 #![warn(missing_docs)]
 
+pub mod config;
+pub mod discovery;
 pub mod exposition;
+pub mod manager;
 pub mod relabel;
+mod scrape_loop;
+mod time_fmt;
 
+pub use config::{ConfigError, GlobalConfig, ScrapeConfig, ScrapeConfigs};
+pub use manager::{ScrapeManager, TargetsView};
 pub use relabel::{relabel, RelabelConfig};
