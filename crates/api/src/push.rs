@@ -13,7 +13,7 @@ use model::{is_stale_nan, Labels, Sample, TenantId};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use storage_api::{RejectReason, SeriesSamples};
+use storage_api::{AppendReport, RejectReason, SeriesSamples};
 
 /// Most errors spelled out in one 400 message.
 pub(crate) const MAX_ERRORS_IN_MESSAGE: usize = 10;
@@ -205,6 +205,11 @@ pub(crate) fn append(
         return Ok((0, Vec::new()));
     }
     let report = state.appender.append(tenant, batch)?;
+    Ok(describe_rejections(&report))
+}
+
+/// The number of refusals in a report and messages for the first few.
+pub(crate) fn describe_rejections(report: &AppendReport) -> (usize, Vec<String>) {
     let mut messages = Vec::new();
     for r in report.rejected.iter().take(MAX_ERRORS_IN_MESSAGE) {
         let what = match r.reason {
@@ -219,7 +224,7 @@ pub(crate) fn append(
             r.labels, r.num_samples, r.first_t
         ));
     }
-    Ok((report.rejected.len(), messages))
+    (report.rejected.len(), messages)
 }
 
 /// Joins the first messages into one line, saying how many were left out.

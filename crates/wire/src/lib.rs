@@ -1,5 +1,6 @@
 //! External wire formats: Prometheus remote write 1.0 and remote read
-//! (snappy-compressed protobuf), converted to and from `model` types.
+//! (snappy-compressed protobuf), InfluxDB line protocol and OTLP metrics,
+//! converted to and from `model` types.
 //!
 //! Layer 4: depends only on `model`. It owns the byte formats and their
 //! validation; it does no I/O, knows nothing about HTTP (content types are
@@ -13,6 +14,8 @@
 //!
 //! - [`influx`]: InfluxDB line protocol, parsed into series line by line;
 //! - [`names`]: foreign names made valid Prometheus metric and label names;
+//! - [`otlp`]: OTLP/HTTP metrics (protobuf and JSON) translated into series
+//!   by the OpenTelemetry-to-Prometheus compatibility rules;
 //! - [`prompb`]: the protobuf messages, hand-written `prost` structs;
 //! - [`remote_write`]: decode a write request into series, metadata and
 //!   per-series rejections; encode one (for tests, benchmarks, the agent);
@@ -23,6 +26,7 @@
 mod error;
 pub mod influx;
 pub mod names;
+pub mod otlp;
 pub mod prompb;
 pub mod remote_read;
 pub mod remote_write;
