@@ -10,7 +10,8 @@
 //! - A record is one batch: `version: u8 = 1 | num_samples: u32 LE | body`,
 //!   the body being a snappy-compressed remote-write request, posted as is.
 //! - Delivery is in append order, one batch at a time ([`DiskQueue::peek`],
-//!   then [`DiskQueue::ack`]). The cursor `(segment, records acked)` is kept
+//!   then [`DiskQueue::ack`] with the batch's [`BatchId`], so that a batch
+//!   dropped by the cap while it was being sent is not confused with the next). The cursor `(segment, records acked)` is kept
 //!   in the file `cursor` (written to `cursor.tmp`, then renamed); a segment
 //!   is deleted once every record in it is acked and it is no longer written to.
 //! - Delivery is at least once: a crash between a successful POST and the
@@ -103,6 +104,13 @@ pub struct Batch {
     pub num_samples: u32,
     /// A snappy-compressed remote-write request.
     pub body: Vec<u8>,
+}
+
+/// Where a batch sits in the queue; hand it back to [`DiskQueue::ack`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchId {
+    segment: u64,
+    index: usize,
 }
 
 /// Counters of the queue, for self-monitoring. They count since the process
@@ -427,7 +435,7 @@ impl DiskQueue {
     /// The oldest batch not yet acknowledged, or `None` if everything was
     /// delivered. Calling it again without [`DiskQueue::ack`] returns the
     /// same batch.
-    pub fn peek(&mut self) -> Result<Option<Batch>, QueueError> {
+    pub fn peek(&mut self) -> Result<Option<(BatchId, Batch)>, QueueError> {
         loop {
             self.remove_done_front()?;
             let Some(seg) = self.segments.iter().find(|s| !s.is_done()) else {
@@ -452,7 +460,13 @@ impl DiskQueue {
                 .and_then(|(_, records)| records.get(idx))
                 .and_then(|r| record_samples(r).map(|n| (n, r[RECORD_HEADER..].to_vec())));
             match record {
-                Some((num_samples, body)) => return Ok(Some(Batch { num_samples, body })),
+                Some((num_samples, body)) => {
+                    let id = BatchId {
+                        segment: no,
+                        index: idx,
+                    };
+                    return Ok(Some((id, Batch { num_samples, body })));
+                }
                 None => {
                     // Corrupt or missing: give up on the rest of this segment.
                     if let Some(seg) = self.segments.iter_mut().find(|s| s.no == no) {
@@ -477,12 +491,16 @@ impl DiskQueue {
         }
     }
 
-    /// Acknowledges the batch last returned by [`DiskQueue::peek`]: it will
-    /// not be returned again, even after a restart.
-    pub fn ack(&mut self) -> Result<(), QueueError> {
+    /// Acknowledges the batch `id` returned by [`DiskQueue::peek`]: it will
+    /// not be returned again, even after a restart. Does nothing if the batch
+    /// is no longer the oldest pending one (the cap dropped it meanwhile).
+    pub fn ack(&mut self, id: BatchId) -> Result<(), QueueError> {
         let Some(seg) = self.segments.iter_mut().find(|s| !s.is_done()) else {
             return Ok(());
         };
+        if seg.no != id.segment || seg.acked != id.index {
+            return Ok(());
+        }
         seg.acked += 1;
         self.stats.acked_batches.fetch_add(1, Ordering::Relaxed);
         self.save_cursor()?;

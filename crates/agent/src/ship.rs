@@ -217,8 +217,8 @@ pub async fn forward(
         if *shutdown.borrow() {
             return;
         }
-        let batch = match blocking(&queue, |q| q.peek()).await {
-            Some(Ok(Some(b))) => b,
+        let (batch_id, batch) = match blocking(&queue, |q| q.peek()).await {
+            Some(Ok(Some(found))) => found,
             Some(Ok(None)) => {
                 tokio::select! {
                     _ = wake.notified() => {}
@@ -279,7 +279,7 @@ pub async fn forward(
             }
         };
         if ack {
-            match blocking(&queue, |q| q.ack()).await {
+            match blocking(&queue, move |q| q.ack(batch_id)).await {
                 Some(Ok(())) => {}
                 Some(Err(e)) => tracing::error!(error = %e, "cannot acknowledge a batch in the agent queue"),
                 None => return,

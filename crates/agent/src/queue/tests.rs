@@ -13,6 +13,12 @@ fn batch(id: u32, len: usize) -> Batch {
     }
 }
 
+fn ack_next(q: &mut DiskQueue) -> Batch {
+    let (id, b) = q.peek().unwrap().unwrap();
+    q.ack(id).unwrap();
+    b
+}
+
 fn id_of(b: &Batch) -> u32 {
     u32::from_le_bytes([b.body[0], b.body[1], b.body[2], b.body[3]])
 }
@@ -25,21 +31,23 @@ fn fifo_with_acks_and_restart() {
     for i in 0..5 {
         q.push(&batch(i, 100)).unwrap();
     }
-    assert_eq!(id_of(&q.peek().unwrap().unwrap()), 0);
-    assert_eq!(id_of(&q.peek().unwrap().unwrap()), 0);
-    q.ack().unwrap();
-    q.ack().unwrap();
-    assert_eq!(id_of(&q.peek().unwrap().unwrap()), 2);
+    assert_eq!(id_of(&q.peek().unwrap().unwrap().1), 0);
+    let (id, b) = q.peek().unwrap().unwrap();
+    assert_eq!(id_of(&b), 0);
+    q.ack(id).unwrap();
+    q.ack(id).unwrap(); // acking twice is a no-op
+    assert_eq!(id_of(&q.peek().unwrap().unwrap().1), 1);
+    ack_next(&mut q);
+    assert_eq!(id_of(&q.peek().unwrap().unwrap().1), 2);
     drop(q);
     let mut q = DiskQueue::open(dir.path(), QueueOptions::default()).unwrap();
     assert_eq!(q.pending_batches(), 3);
     for want in 2..5 {
-        assert_eq!(id_of(&q.peek().unwrap().unwrap()), want);
-        q.ack().unwrap();
+        assert_eq!(id_of(&ack_next(&mut q)), want);
     }
     assert_eq!(q.peek().unwrap(), None);
     q.push(&batch(9, 10)).unwrap();
-    assert_eq!(id_of(&q.peek().unwrap().unwrap()), 9);
+    assert_eq!(id_of(&q.peek().unwrap().unwrap().1), 9);
 }
 
 #[test]
@@ -61,7 +69,7 @@ fn full_queue_drops_oldest_and_counts_samples() {
     assert!(dropped > 0);
     let mut delivered = 0u64;
     let mut last = None;
-    while let Some(b) = q.peek().unwrap() {
+    while let Some((batch_id, b)) = q.peek().unwrap() {
         let id = id_of(&b);
         assert!(
             last.is_none_or(|l| id == l + 1),
@@ -69,7 +77,7 @@ fn full_queue_drops_oldest_and_counts_samples() {
         );
         last = Some(id);
         delivered += u64::from(b.num_samples);
-        q.ack().unwrap();
+        q.ack(batch_id).unwrap();
     }
     assert_eq!(last, Some(99), "the newest data is kept");
     assert_eq!(delivered + dropped, pushed_samples);
@@ -90,6 +98,32 @@ fn oversized_batch_is_dropped_and_counted() {
 }
 
 #[test]
+fn ack_of_a_batch_dropped_while_in_flight_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = QueueOptions {
+        max_bytes: 1000,
+        segment_size: 250,
+    };
+    let mut q = DiskQueue::open(dir.path(), opts).unwrap();
+    q.push(&batch(0, 200)).unwrap();
+    let (in_flight, b) = q.peek().unwrap().unwrap();
+    assert_eq!(id_of(&b), 0);
+    for i in 1..6 {
+        q.push(&batch(i, 200)).unwrap(); // drops batch 0 and more
+    }
+    q.ack(in_flight).unwrap();
+    let (_, next) = q.peek().unwrap().unwrap();
+    assert!(id_of(&next) > 0, "a dropped batch is not delivered");
+    let pending_before = q.pending_batches();
+    q.ack(in_flight).unwrap();
+    assert_eq!(
+        q.pending_batches(),
+        pending_before,
+        "a stale ack acknowledges nothing else"
+    );
+}
+
+#[test]
 fn torn_tail_is_repaired_on_open() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -103,8 +137,7 @@ fn torn_tail_is_repaired_on_open() {
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     f.set_len(len - 3).unwrap();
     let mut q = DiskQueue::open(dir.path(), QueueOptions::default()).unwrap();
-    assert_eq!(id_of(&q.peek().unwrap().unwrap()), 1);
-    q.ack().unwrap();
+    assert_eq!(id_of(&ack_next(&mut q)), 1);
     assert_eq!(q.peek().unwrap(), None);
 }
 
@@ -120,12 +153,11 @@ fn corrupt_record_skips_rest_of_segment() {
     let n = bytes.len();
     bytes[n - 5] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    assert_eq!(id_of(&q.peek().unwrap().unwrap()), 1);
-    q.ack().unwrap();
+    assert_eq!(id_of(&ack_next(&mut q)), 1);
     assert_eq!(q.peek().unwrap(), None);
     assert_eq!(q.stats().dropped_batches.load(Ordering::Relaxed), 1);
     q.push(&batch(3, 50)).unwrap();
-    assert_eq!(id_of(&q.peek().unwrap().unwrap()), 3);
+    assert_eq!(id_of(&q.peek().unwrap().unwrap().1), 3);
 }
 
 #[derive(Debug, Clone)]
@@ -165,11 +197,10 @@ proptest! {
                     q.push(&b).unwrap();
                     model.push_back(b);
                 }
-                Op::Peek => prop_assert_eq!(q.peek().unwrap(), model.front().cloned()),
+                Op::Peek => prop_assert_eq!(q.peek().unwrap().map(|(_, b)| b), model.front().cloned()),
                 Op::Ack => {
                     if model.pop_front().is_some() {
-                        q.peek().unwrap();
-                        q.ack().unwrap();
+                        ack_next(&mut q);
                     }
                 }
                 Op::Reopen => {
@@ -203,12 +234,12 @@ proptest! {
                 }
                 Op::Peek => {}
                 Op::Ack => {
-                    if let Some(b) = q.peek().unwrap() {
+                    if let Some((batch_id, b)) = q.peek().unwrap() {
                         let id = id_of(&b);
                         prop_assert!(last_id.is_none_or(|l| id > l));
                         last_id = Some(id);
                         delivered += u64::from(b.num_samples);
-                        q.ack().unwrap();
+                        q.ack(batch_id).unwrap();
                     }
                 }
                 Op::Reopen => {
