@@ -322,3 +322,70 @@ pub(crate) fn render(samples: &[(Labels, Sample)]) -> String {
     lines.sort();
     lines.join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn missing_files_report_failure_without_panicking() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("loadavg"), "1.0 2.0 3.0 1/2 3\n").unwrap();
+        std::fs::write(dir.path().join("meminfo"), "garbage\n").unwrap();
+        let opts = HostOptions {
+            proc_path: dir.path().to_path_buf(),
+            sys_path: dir.path().to_path_buf(),
+            ..HostOptions::default()
+        };
+        let mut c = HostCollector::with_options(opts).unwrap();
+        let out = c.collect(5);
+        let success = |name: &str| {
+            out.iter()
+                .find(|(l, _)| {
+                    l.metric_name() == Some("node_scrape_collector_success") && l.get("collector") == Some(name)
+                })
+                .map(|(_, s)| s.v)
+        };
+        assert_eq!(success("loadavg"), Some(1.0));
+        assert_eq!(success("meminfo"), Some(0.0));
+        assert_eq!(success("cpu"), Some(0.0));
+        assert_eq!(success("filesystem"), Some(0.0));
+        assert!(out
+            .iter()
+            .any(|(l, s)| l.metric_name() == Some("node_load15") && s.v == 3.0 && s.t == 5));
+    }
+
+    #[test]
+    fn invalid_regex_option_is_an_error() {
+        let opts = HostOptions {
+            disk_device_exclude: "(".into(),
+            ..HostOptions::default()
+        };
+        assert!(matches!(
+            HostCollector::with_options(opts),
+            Err(CollectError::Regex { .. })
+        ));
+    }
+
+    proptest! {
+        /// No kernel file content, however odd, makes a parser panic.
+        #[test]
+        fn parsers_never_panic(text in "[ -~\n:()]{0,400}", lines in prop::collection::vec("[a-z0-9 :()\\\\]{0,60}", 0..8)) {
+            let joined = lines.join("\n");
+            let none = Regex::new("^$").unwrap();
+            for t in [text.as_str(), joined.as_str()] {
+                let mut sink = Vec::new();
+                let mut e = Emitter { t: 0, out: &mut sink };
+                let _ = cpu::CpuState::default().collect(t, &mut e);
+                let _ = stat::collect(t, &mut e);
+                let _ = meminfo::collect(t, &mut e);
+                let _ = vmstat::collect(t, &mut e);
+                let _ = loadavg::collect(t, &mut e);
+                let _ = diskstats::collect(t, &none, &mut e);
+                let _ = netdev::collect(t, None, Path::new("/nonexistent"), &mut e);
+                let _ = filesystem::parse_mounts(t);
+            }
+        }
+    }
+}
