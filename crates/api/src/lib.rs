@@ -91,7 +91,7 @@ impl Default for ApiLimits {
     fn default() -> Self {
         ApiLimits {
             decode: wire::DecodeLimits::default(),
-            body_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
             max_read_samples: 50_000_000,
         }
     }
@@ -136,7 +136,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status/tsdb", get(series::tsdb_status))
         .route("/api/v1/query", get(query::instant_query).post(query::instant_query))
         .route("/api/v1/query_range", get(query::range_query).post(query::range_query))
-        .route("/api/v1/format_query", get(query::format_query).post(query::format_query))
+        .route(
+            "/api/v1/format_query",
+            get(query::format_query).post(query::format_query),
+        )
         .route(
             "/api/v1/query_exemplars",
             get(query::query_exemplars).post(query::query_exemplars),

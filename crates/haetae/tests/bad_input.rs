@@ -27,8 +27,20 @@ fn encode_raw(series: Vec<(Vec<Label>, Vec<Sample>)>) -> Vec<u8> {
         timeseries: series
             .into_iter()
             .map(|(labels, samples)| prompb::TimeSeries {
-                labels: labels.into_iter().map(|l| prompb::Label { name: l.name, value: l.value }).collect(),
-                samples: samples.into_iter().map(|s| prompb::Sample { value: s.v, timestamp: s.t }).collect(),
+                labels: labels
+                    .into_iter()
+                    .map(|l| prompb::Label {
+                        name: l.name,
+                        value: l.value,
+                    })
+                    .collect(),
+                samples: samples
+                    .into_iter()
+                    .map(|s| prompb::Sample {
+                        value: s.v,
+                        timestamp: s.t,
+                    })
+                    .collect(),
                 ..Default::default()
             })
             .collect(),
@@ -38,7 +50,10 @@ fn encode_raw(series: Vec<(Vec<Label>, Vec<Sample>)>) -> Vec<u8> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
 }
 
 #[test]
@@ -46,14 +61,28 @@ fn bad_remote_write_input_is_refused_clearly_and_harms_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let haetae = start_haetae(&tmp.path().join("data"), &[]);
     let base = haetae.url();
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
     let t = now_ms() - 60_000;
     let good = Labels::from_pairs(&[("__name__", "good"), ("job", "x")]);
-    assert!(remote_write(&client, &base, &[(good.clone(), vec![Sample::new(t, 1.0)])]).expect("write").is_success());
+    assert!(
+        remote_write(&client, &base, &[(good.clone(), vec![Sample::new(t, 1.0)])])
+            .expect("write")
+            .is_success()
+    );
 
     let name = |n: &str| Label::new("__name__", n);
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
-        ("malformed protobuf", snap::raw::Encoder::new().compress_vec(b"\xff\xff\xff\xff").expect("snappy"), 400, "protobuf"),
+        (
+            "malformed protobuf",
+            snap::raw::Encoder::new()
+                .compress_vec(b"\xff\xff\xff\xff")
+                .expect("snappy"),
+            400,
+            "protobuf",
+        ),
         ("bad snappy", b"definitely not snappy".to_vec(), 400, "snappy"),
         (
             "empty label name",
@@ -63,13 +92,19 @@ fn bad_remote_write_input_is_refused_clearly_and_harms_nothing() {
         ),
         (
             "duplicate labels",
-            encode_raw(vec![(vec![name("m"), Label::new("a", "1"), Label::new("a", "2")], vec![Sample::new(t, 1.0)])]),
+            encode_raw(vec![(
+                vec![name("m"), Label::new("a", "1"), Label::new("a", "2")],
+                vec![Sample::new(t, 1.0)],
+            )]),
             400,
             "duplicate label",
         ),
         (
             "huge label value",
-            encode_raw(vec![(vec![name("m"), Label::new("a", "x".repeat(100_000))], vec![Sample::new(t, 1.0)])]),
+            encode_raw(vec![(
+                vec![name("m"), Label::new("a", "x".repeat(100_000))],
+                vec![Sample::new(t, 1.0)],
+            )]),
             400,
             "exceeding the limit",
         ),
@@ -99,9 +134,18 @@ fn bad_remote_write_input_is_refused_clearly_and_harms_nothing() {
     ];
     for (what, body, want, needle) in cases {
         let (status, text) = post_raw(&client, &base, body);
-        assert!(status == want || (what == "decompression bomb" && status == 413), "{what}: got {status} {text}");
-        assert!(text.to_lowercase().contains(&needle.to_lowercase()), "{what}: message {text:?} lacks {needle:?}");
-        assert!(text.contains("\"status\":\"error\""), "{what}: not Prometheus' error format: {text}");
+        assert!(
+            status == want || (what == "decompression bomb" && status == 413),
+            "{what}: got {status} {text}"
+        );
+        assert!(
+            text.to_lowercase().contains(&needle.to_lowercase()),
+            "{what}: message {text:?} lacks {needle:?}"
+        );
+        assert!(
+            text.contains("\"status\":\"error\""),
+            "{what}: not Prometheus' error format: {text}"
+        );
     }
 
     // Invalid UTF-8 in a label value: build the protobuf by hand.
@@ -121,7 +165,11 @@ fn bad_remote_write_input_is_refused_clearly_and_harms_nothing() {
     }
     let mut req = vec![0x0a, ts.len() as u8];
     req.extend_from_slice(&ts);
-    let (status, text) = post_raw(&client, &base, snap::raw::Encoder::new().compress_vec(&req).expect("snappy"));
+    let (status, text) = post_raw(
+        &client,
+        &base,
+        snap::raw::Encoder::new().compress_vec(&req).expect("snappy"),
+    );
     assert_eq!(status, 400, "invalid UTF-8: {text}");
     assert!(text.contains("UTF-8"), "{text}");
 
@@ -131,7 +179,8 @@ fn bad_remote_write_input_is_refused_clearly_and_harms_nothing() {
 
     // A request that stops sending its body is answered, not left hanging forever.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", haetae.port)).expect("connect");
-    s.write_all(b"POST /api/v1/write HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npartial").expect("send");
+    s.write_all(b"POST /api/v1/write HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npartial")
+        .expect("send");
     s.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
     let mut buf = [0u8; 256];
     let n = s.read(&mut buf).unwrap_or(0);
@@ -141,7 +190,12 @@ fn bad_remote_write_input_is_refused_clearly_and_harms_nothing() {
     // The good series is intact and the refusals are counted.
     let got = remote_read(&client, &base, vec![Matcher::equal("__name__", "good")], 0, i64::MAX);
     assert_eq!(got, vec![(good, vec![Sample::new(t, 1.0)])]);
-    let metrics = client.get(format!("{base}/metrics")).send().expect("metrics").text().expect("text");
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text");
     for needle in [
         "haetae_remote_write_rejected_total{reason=\"malformed_request\"}",
         "haetae_remote_write_rejected_total{reason=\"invalid_series\"}",

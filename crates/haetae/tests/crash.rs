@@ -19,7 +19,10 @@ fn batch(seq: i64, base: i64) -> Vec<(Labels, Vec<Sample>)> {
     (0..SERIES)
         .map(|i| {
             let labels = Labels::from_pairs(&[("__name__", "crash_test"), ("series", &i.to_string())]);
-            (labels, vec![Sample::new(base + seq * 1000, (seq * 1000 + i as i64) as f64)])
+            (
+                labels,
+                vec![Sample::new(base + seq * 1000, (seq * 1000 + i as i64) as f64)],
+            )
         })
         .collect()
 }
@@ -30,7 +33,10 @@ fn acknowledged_samples_survive_kill_9() {
     let data = tmp.path().join("data");
     let port = free_port();
     let mut haetae = start_haetae_on(&data, port, &[]);
-    let base = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
         - 3_600_000;
     let acked: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -39,7 +45,10 @@ fn acknowledged_samples_survive_kill_9() {
         let stop = Arc::clone(&stop);
         let url = haetae.url();
         std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("client");
             let mut seq = 0i64;
             while !stop.load(Ordering::Relaxed) {
                 match remote_write(&client, &url, &batch(seq, base)) {
@@ -67,8 +76,17 @@ fn acknowledged_samples_survive_kill_9() {
     let acked = acked.lock().expect("lock").clone();
     assert!(acked.len() > 100, "the writer made progress: {}", acked.len());
 
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-    let got = remote_read(&client, &haetae.url(), vec![Matcher::equal("__name__", "crash_test")], 0, i64::MAX);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let got = remote_read(
+        &client,
+        &haetae.url(),
+        vec![Matcher::equal("__name__", "crash_test")],
+        0,
+        i64::MAX,
+    );
     assert_eq!(got.len(), SERIES);
     for (labels, samples) in &got {
         let i: i64 = labels.get("series").and_then(|s| s.parse().ok()).expect("series label");
@@ -76,9 +94,17 @@ fn acknowledged_samples_survive_kill_9() {
         assert_eq!(by_t.len(), samples.len(), "{labels}: duplicated timestamps");
         for seq in &acked {
             let t = base + seq * 1000;
-            assert_eq!(by_t.get(&t), Some(&((seq * 1000 + i) as f64)), "{labels}: acknowledged sample at seq {seq} lost");
+            assert_eq!(
+                by_t.get(&t),
+                Some(&((seq * 1000 + i) as f64)),
+                "{labels}: acknowledged sample at seq {seq} lost"
+            );
         }
     }
     // A clean stop after all this still works.
-    assert!(haetae.terminate().success(), "clean shutdown failed:\n{}", haetae.log_text());
+    assert!(
+        haetae.terminate().success(),
+        "clean shutdown failed:\n{}",
+        haetae.log_text()
+    );
 }

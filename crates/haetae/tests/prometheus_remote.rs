@@ -12,7 +12,12 @@ fn query_range(client: &reqwest::blocking::Client, base: &str, q: &str, start: f
     let url = format!("{base}/api/v1/query_range");
     let r = client
         .get(url)
-        .query(&[("query", q), ("start", &start.to_string()), ("end", &end.to_string()), ("step", "1")])
+        .query(&[
+            ("query", q),
+            ("start", &start.to_string()),
+            ("end", &end.to_string()),
+            ("step", "1"),
+        ])
         .send()
         .expect("query");
     let v: serde_json::Value = r.json().expect("json");
@@ -33,23 +38,42 @@ fn prometheus_remote_write_then_remote_read_gives_identical_answers() {
         haetae.url()
     );
     let writer = start_prometheus(&tmp.path().join("prom-writer"), &writer_cfg, &[]);
-    let reader_cfg = format!("remote_read:\n  - url: {}/api/v1/read\n    read_recent: true\n", haetae.url());
+    let reader_cfg = format!(
+        "remote_read:\n  - url: {}/api/v1/read\n    read_recent: true\n",
+        haetae.url()
+    );
     let reader = start_prometheus(&tmp.path().join("prom-reader"), &reader_cfg, &[]);
 
-    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
     std::thread::sleep(Duration::from_secs(15));
     let end = start + 12.0;
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
 
     // Wait until Haetae holds samples past `end` (remote write lags a little).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let got = remote_read(&client, &haetae.url(), vec![model::Matcher::equal("__name__", "up")], 0, i64::MAX);
+        let got = remote_read(
+            &client,
+            &haetae.url(),
+            vec![model::Matcher::equal("__name__", "up")],
+            0,
+            i64::MAX,
+        );
         let newest = got.iter().flat_map(|(_, s)| s.iter().map(|s| s.t)).max().unwrap_or(0);
         if newest as f64 / 1000.0 > end + 1.0 {
             break;
         }
-        assert!(Instant::now() < deadline, "Haetae never received samples past the range end; writer log:\n{}", writer.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "Haetae never received samples past the range end; writer log:\n{}",
+            writer.log_text()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 
@@ -67,8 +91,14 @@ fn prometheus_remote_write_then_remote_read_gives_identical_answers() {
     for q in queries {
         let a = query_range(&client, &writer.url(), q, start + 2.0, end);
         let b = query_range(&client, &reader.url(), q, start + 2.0, end);
-        assert!(a.as_array().is_some_and(|r| !r.is_empty()), "{q}: the writer has no data");
-        assert_eq!(a, b, "{q}: answers differ between Prometheus' own data and Haetae via remote read");
+        assert!(
+            a.as_array().is_some_and(|r| !r.is_empty()),
+            "{q}: the writer has no data"
+        );
+        assert_eq!(
+            a, b,
+            "{q}: answers differ between Prometheus' own data and Haetae via remote read"
+        );
     }
     // The metadata Prometheus sent was kept.
     let md = get_json(&client, &format!("{}/api/v1/metadata?metric=node_load1", haetae.url()));

@@ -52,10 +52,16 @@ fn architecture_names_every_crate() {
         .collect();
     crates.sort();
     for c in &crates {
-        assert!(arch.contains(&format!("`crates/{c}`")), "ARCHITECTURE.md has no section for crates/{c}");
+        assert!(
+            arch.contains(&format!("`crates/{c}`")),
+            "ARCHITECTURE.md has no section for crates/{c}"
+        );
     }
     for line in arch.lines().filter(|l| l.starts_with("### `crates/")) {
         let name = line.trim_start_matches("### `crates/").split('`').next().unwrap_or("");
-        assert!(crates.iter().any(|c| c == name), "ARCHITECTURE.md describes crates/{name}, which does not exist");
+        assert!(
+            crates.iter().any(|c| c == name),
+            "ARCHITECTURE.md describes crates/{name}, which does not exist"
+        );
     }
 }

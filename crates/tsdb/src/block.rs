@@ -64,7 +64,7 @@ pub(crate) fn new_ulid() -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u128)
+        .map(|d| d.as_millis())
         .unwrap_or(0);
     let random: u128 = rand::random::<u128>() & ((1u128 << 80) - 1);
     let v = (ms << 80) | random;

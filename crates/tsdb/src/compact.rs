@@ -236,10 +236,7 @@ fn merge(db: &Db, group: &[Arc<BlockReader>], apply_tombstones: bool) -> Result<
         heads.push(if cursors[i].2 > 0 { Some(b.series(0)?) } else { None });
     }
     let mut samples: Vec<Sample> = Vec::new();
-    loop {
-        let Some(min_labels) = heads.iter().flatten().map(|(l, _)| l).min().cloned() else {
-            break;
-        };
+    while let Some(min_labels) = heads.iter().flatten().map(|(l, _)| l).min().cloned() {
         samples.clear();
         let mut sources = 0;
         for i in 0..group.len() {

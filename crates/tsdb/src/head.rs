@@ -47,7 +47,11 @@ impl SeriesIndex {
         if let Some(s) = self.by_ref.get(first).filter(|s| &*s.labels == packed) {
             return Some(s);
         }
-        self.collisions.get(&hash)?.iter().filter_map(|r| self.by_ref.get(r)).find(|s| &*s.labels == packed)
+        self.collisions
+            .get(&hash)?
+            .iter()
+            .filter_map(|r| self.by_ref.get(r))
+            .find(|s| &*s.labels == packed)
     }
 
     fn insert(&mut self, hash: u64, series: Arc<MemSeries>) {

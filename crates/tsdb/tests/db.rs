@@ -12,7 +12,7 @@ fn labels(i: usize) -> Labels {
     Labels::from_pairs(&[
         ("__name__", "m"),
         ("i", &i.to_string()),
-        ("job", if i % 2 == 0 { "even" } else { "odd" }),
+        ("job", if i.is_multiple_of(2) { "even" } else { "odd" }),
     ])
 }
 

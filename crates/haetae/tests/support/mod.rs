@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
 }
 
 /// Path of a program, or a panic naming the package to install.
@@ -83,7 +86,10 @@ fn spawn(name: &'static str, program: &Path, args: &[String], port: u16, log_dir
 /// Polls `url` until it answers 200, or panics after `timeout` with the log.
 pub fn wait_ready(p: &mut Proc, path: &str, timeout: Duration) -> Duration {
     let start = Instant::now();
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
     loop {
         if let Ok(r) = client.get(format!("{}{path}", p.url())).send() {
             if r.status().is_success() {
@@ -91,7 +97,11 @@ pub fn wait_ready(p: &mut Proc, path: &str, timeout: Duration) -> Duration {
             }
         }
         if let Ok(Some(status)) = p.child.try_wait() {
-            panic!("{} exited with {status} before becoming ready:\n{}", p.name, p.log_text());
+            panic!(
+                "{} exited with {status} before becoming ready:\n{}",
+                p.name,
+                p.log_text()
+            );
         }
         if start.elapsed() > timeout {
             panic!("{} not ready after {timeout:?}:\n{}", p.name, p.log_text());
@@ -106,8 +116,13 @@ pub fn start_haetae(data_dir: &Path, extra: &[&str]) -> Proc {
 }
 
 pub fn start_haetae_on(data_dir: &Path, port: u16, extra: &[&str]) -> Proc {
-    let mut args =
-        vec!["serve".to_string(), "--listen".into(), format!("127.0.0.1:{port}"), "--data-dir".into(), data_dir.display().to_string()];
+    let mut args = vec![
+        "serve".to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+    ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let log_dir = data_dir.parent().unwrap_or(data_dir);
     let mut p = spawn("haetae", Path::new(env!("CARGO_BIN_EXE_haetae")), &args, port, log_dir);
@@ -169,7 +184,12 @@ pub fn remote_read(
     end: i64,
 ) -> Vec<(model::Labels, Vec<model::Sample>)> {
     use wire::remote_read::{ReadQuery, ResponseType};
-    let q = ReadQuery { start_ms: start, end_ms: end, matchers, hints: None };
+    let q = ReadQuery {
+        start_ms: start,
+        end_ms: end,
+        matchers,
+        hints: None,
+    };
     let body = wire::remote_read::encode_request(&[q], &[ResponseType::Samples]).expect("encode");
     let r = client
         .post(format!("{base}/api/v1/read"))
