@@ -139,6 +139,12 @@ impl IngestSender {
     pub async fn send(&self, series: IngestSeries) -> Result<(), IngestClosed> {
         self.0.send(series).await.map_err(|_| IngestClosed)
     }
+
+    /// Queues series without waiting; fails when the agent stopped or
+    /// `capacity` sends are already pending (the caller may retry later).
+    pub fn try_send(&self, series: IngestSeries) -> Result<(), IngestClosed> {
+        self.0.try_send(series).map_err(|_| IngestClosed)
+    }
 }
 
 /// A channel through which other sources feed series into a running agent.

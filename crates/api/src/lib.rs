@@ -20,12 +20,14 @@ mod query;
 mod remote;
 mod series;
 mod status;
+mod targets;
 
 pub use error::ApiError;
 pub use metrics::{ApiMetrics, MetricsWriter};
 pub use push::{DeltaAccumulator, PushState};
 pub use query::{QueryLimits, QueryService};
 pub use status::ServerInfo;
+pub use targets::{control_router, ReloadHandler, TargetsHandler};
 
 use axum::routing::{get, post};
 use axum::Router;

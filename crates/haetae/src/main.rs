@@ -49,6 +49,27 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Runs the host agent: collects this host's metrics (node_exporter
+    /// names) and the targets of `scrape_configs`, and forwards them to a
+    /// Haetae server by remote write through a bounded on-disk queue, so a
+    /// server outage loses nothing.
+    Agent {
+        /// YAML file with Prometheus' `global` and `scrape_configs` sections.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Base URL of the Haetae server, e.g. http://haetae:9201.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// Directory for the queue and checkpoints.
+        #[arg(long, value_name = "DIR", default_value = "./agent-data")]
+        data_dir: PathBuf,
+        /// Host metrics collection interval (e.g. 15s).
+        #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+        /// Largest on-disk queue in bytes; when full, the oldest data is dropped and counted.
+        #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
+        queue_max_bytes: u64,
+    },
     /// Runs Prometheus' PromQL test scripts (`*.test`) against the engine.
     ///
     /// Prints one line per failing eval, the skipped evals by reason, and
@@ -87,6 +108,10 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    server::config::parse_duration(s)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_level, cli.log_format)?;
@@ -104,6 +129,25 @@ fn main() -> anyhow::Result<()> {
                 config_file: config,
                 listen,
                 data_dir,
+            }))
+        }
+        Command::Agent {
+            config,
+            server,
+            data_dir,
+            interval,
+            queue_max_bytes,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(server::run_agent(server::AgentCommand {
+                config_file: config,
+                server_url: server,
+                data_dir,
+                interval,
+                queue_max_bytes,
             }))
         }
         Command::PromqlTest { dirs } => {

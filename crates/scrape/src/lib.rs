@@ -26,5 +26,5 @@ mod scrape_loop;
 mod time_fmt;
 
 pub use config::{ConfigError, GlobalConfig, ScrapeConfig, ScrapeConfigs};
-pub use manager::{ScrapeManager, TargetsView};
+pub use manager::{ActiveTarget, DroppedTarget, ScrapeManager, TargetMetadata, TargetsView};
 pub use relabel::{relabel, RelabelConfig};

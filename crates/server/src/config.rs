@@ -30,6 +30,13 @@
 //!   max_concurrency: 20             # queries evaluated at once; more queue
 //!   lookback_delta: 5m
 //!   max_query_length: 128KiB
+//! self_monitoring:
+//!   host_metrics: true              # this host's metrics, node_exporter names, job="node"
+//!   scrape_self: true               # the server's own /metrics, job="haetae"
+//!   interval: 15s
+//! global:                           # Prometheus' global and scrape_configs, as in prometheus.yml
+//!   scrape_interval: 15s
+//! scrape_configs: []
 //! ```
 //!
 //! Errors name the file, the line and the field.
@@ -55,10 +62,16 @@ pub struct Config {
     /// PromQL query limits.
     #[serde(default)]
     pub query: QueryConfig,
-    /// Prometheus' `global` section (accepted; used by scraping later).
+    /// What the server collects by itself.
+    #[serde(default)]
+    pub self_monitoring: SelfMonitoringConfig,
+    /// `global` and `scrape_configs`, parsed and validated by the `scrape` crate.
+    #[serde(skip)]
+    pub scrape: scrape::ScrapeConfigs,
+    /// Prometheus' `global` section (scrape defaults; see `scrape`).
     #[serde(default)]
     pub global: Option<serde_norway::Value>,
-    /// Prometheus' `scrape_configs` (accepted, not yet acted upon).
+    /// Prometheus' `scrape_configs` (parsed into `scrape`).
     #[serde(default)]
     pub scrape_configs: Option<serde_norway::Value>,
     /// Prometheus' `rule_files` (accepted, not yet acted upon).
@@ -73,6 +86,39 @@ pub struct Config {
     /// Prometheus' `remote_read` (accepted, not yet acted upon).
     #[serde(default)]
     pub remote_read: Option<serde_norway::Value>,
+}
+
+/// `self_monitoring:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfMonitoringConfig {
+    /// Collect this host's metrics (node_exporter names, `job="node"`).
+    #[serde(default = "yes")]
+    pub host_metrics: bool,
+    /// Scrape the server's own `/metrics` (`job="haetae"`).
+    #[serde(default = "yes")]
+    pub scrape_self: bool,
+    /// How often.
+    #[serde(default = "default_self_interval", deserialize_with = "de_duration")]
+    pub interval: Duration,
+}
+
+impl Default for SelfMonitoringConfig {
+    fn default() -> Self {
+        SelfMonitoringConfig {
+            host_metrics: true,
+            scrape_self: true,
+            interval: default_self_interval(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_self_interval() -> Duration {
+    Duration::from_secs(15)
 }
 
 /// `web:`
@@ -362,12 +408,25 @@ impl Config {
             return Ok(Config::default());
         }
         let config: Config = serde_norway::from_str(text).map_err(|e| match e.location() {
-            Some(loc) => format!("line {}, column {}: {e}", loc.line(), loc.column()),
+            Some(loc) => {
+                // Name the field on the offending line: custom value errors don't.
+                let key = text
+                    .lines()
+                    .nth(loc.line().saturating_sub(1))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(k, _)| k.trim().trim_start_matches("- ").to_string())
+                    .filter(|k| !k.is_empty() && !e.to_string().contains(k.as_str()));
+                match key {
+                    Some(k) => format!("line {}, column {}: field {k:?}: {e}", loc.line(), loc.column()),
+                    None => format!("line {}, column {}: {e}", loc.line(), loc.column()),
+                }
+            }
             None => e.to_string(),
         })?;
         config.validate()?;
+        let mut config = config;
+        config.scrape = scrape::ScrapeConfigs::from_yaml(text).map_err(|e| e.to_string())?;
         for (name, present) in [
-            ("scrape_configs", config.scrape_configs.is_some()),
             ("rule_files", config.rule_files.is_some()),
             ("alerting", config.alerting.is_some()),
             ("remote_write", config.remote_write.is_some()),

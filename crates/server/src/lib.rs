@@ -6,11 +6,14 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod agent_mode;
+mod collect;
 pub mod config;
 mod info;
 mod process;
 pub mod promql_test;
 
+pub use agent_mode::{run_agent, AgentCommand};
 pub use config::Config;
 
 use anyhow::Context;
@@ -118,7 +121,30 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             &listen.to_string(),
         )),
     };
-    let app = api::router(state);
+    let appender: Arc<dyn storage_api::SampleAppender> = storage.clone();
+    let manager = Arc::new(scrape::ScrapeManager::new(
+        Arc::clone(&appender),
+        storage.clone(),
+        model::TenantId::default(),
+    ));
+    let collection = Arc::new(collect::Collection::new(
+        Arc::clone(&manager),
+        opts.config_file.clone(),
+        collect::self_address(listen),
+    ));
+    collection
+        .apply(&config)
+        .map_err(|e| anyhow::anyhow!("cannot apply scrape configuration: {e}"))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if config.self_monitoring.host_metrics {
+        tokio::spawn(collect::host_metrics_loop(
+            Arc::clone(&appender),
+            config.self_monitoring.interval,
+            stop_rx.clone(),
+        ));
+    }
+    tokio::spawn(reload_on_sighup(Arc::clone(&collection), stop_rx));
+    let app = api::router(state).merge(api::control_router(collection.clone(), collection.clone()));
     ready.store(true, Ordering::Release);
     tracing::info!("ready");
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
@@ -127,6 +153,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .await
         .context("HTTP server failed")?;
     ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    collection.manager().shutdown().await;
     tracing::info!("shutting down: checkpointing the head");
     let st = Arc::clone(&storage);
     tokio::task::spawn_blocking(move || st.close())
@@ -136,7 +164,33 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Reloads the configuration on SIGHUP until `stop` fires.
+async fn reload_on_sighup(collection: Arc<collect::Collection>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(%err, "cannot listen for SIGHUP");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("received SIGHUP: reloading configuration");
+                let c = Arc::clone(&collection);
+                match tokio::task::spawn_blocking(move || api::ReloadHandler::reload(&*c)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::error!(%err, "configuration reload failed; the old one stays in force"),
+                    Err(err) => tracing::error!(%err, "configuration reload task failed"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
