@@ -3,7 +3,7 @@ OTLP/HTTP (protobuf) exporter to the endpoint given as the first argument.
 
 Used by crates/api/tests/otlp_python.rs. Needs the PyPI packages
 `opentelemetry-sdk` and `opentelemetry-exporter-otlp-proto-http`
-(see scripts/test-deps.sh).
+(see scripts/install-test-deps).
 """
 import sys
 

@@ -3,7 +3,7 @@
 //! server; the stored series and values are checked.
 //!
 //! The test fails, rather than skips, when Python or the SDK is missing: CI
-//! must run `scripts/test-deps.sh` (PyPI packages `opentelemetry-sdk` and
+//! must run `scripts/install-test-deps` (PyPI packages `opentelemetry-sdk` and
 //! `opentelemetry-exporter-otlp-proto-http`).
 
 mod support;
@@ -30,12 +30,12 @@ async fn python_sdk_pushes_counter_and_histogram() {
     })
     .await
     .expect("join")
-    .unwrap_or_else(|e| panic!("cannot run python3 ({e}); install Python 3 and run scripts/test-deps.sh"));
+    .unwrap_or_else(|e| panic!("cannot run python3 ({e}); install Python 3 and run scripts/install-test-deps"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stdout.contains("MISSING-PACKAGES"),
-        "the OpenTelemetry Python SDK is missing: {stdout}\nrun: pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http (scripts/test-deps.sh)"
+        "the OpenTelemetry Python SDK is missing: {stdout}\nrun: pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http (scripts/install-test-deps)"
     );
     assert!(out.status.success(), "the Python exporter failed:\n{stdout}\n{stderr}");
     server.abort();
