@@ -271,7 +271,13 @@ fn spawn(system: System, bin: &Path, port: u16, data_dir: &Path, log: &Path, wor
     let mut cmd = Command::new(bin);
     match system {
         System::Haetae => {
+            // Like the other systems here: no self-scrape, no host metrics,
+            // only the benchmark's own data.
+            let cfg = work_dir.join("haetae-bench.yml");
+            std::fs::write(&cfg, "self_monitoring:\n  host_metrics: false\n  scrape_self: false\n")?;
             cmd.arg("serve")
+                .arg("--config")
+                .arg(&cfg)
                 .arg("--listen")
                 .arg(&addr)
                 .arg("--data-dir")
