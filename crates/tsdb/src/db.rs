@@ -23,8 +23,9 @@ pub struct DbOptions {
     /// Head chunks never span a multiple of it. Default 30 minutes: short
     /// enough that one million active series stay under 1 KiB each in memory.
     pub block_range_ms: i64,
-    /// Samples older than the newest sample minus this are refused; within
-    /// it, out-of-order samples are accepted. Default 1 hour.
+    /// A sample older than the newest sample of its series by more than this
+    /// is refused; within it, out-of-order samples are accepted. Default 1
+    /// hour. (A series' first samples may be older, down to the retention.)
     pub out_of_order_window_ms: i64,
     /// Samples more than this far ahead of the wall clock are refused. Default 10 minutes.
     pub max_future_ms: i64,
@@ -208,11 +209,13 @@ impl Db {
     pub fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, TsdbError> {
         let now = now_ms();
         let max_t = self.head.max_t.load(Ordering::Relaxed);
-        let min_valid = if max_t == i64::MIN {
+        // Samples the retention would delete at once are refused outright.
+        let min_valid = if max_t == i64::MIN || self.opts.retention_ms <= 0 {
             i64::MIN
         } else {
-            max_t.saturating_sub(self.opts.out_of_order_window_ms)
+            max_t.saturating_sub(self.opts.retention_ms.max(self.opts.out_of_order_window_ms))
         };
+        let window = self.opts.out_of_order_window_ms;
         let max_valid = now.saturating_add(self.opts.max_future_ms);
 
         let packed: Vec<(u64, Box<[u8]>)> = batch.iter().map(|s| pack_with_hash(&s.labels)).collect();
@@ -248,8 +251,14 @@ impl Db {
                                     Some(RejectReason::DuplicateTimestamp)
                                 }
                             }
-                            Some(last) if s.t < last || s.t < min_inorder => self.append_ooo(&mut data, s.t, s.v),
-                            None if s.t < min_inorder => self.append_ooo(&mut data, s.t, s.v),
+                            // Out of order for its series: accepted within the window.
+                            Some(last) if s.t < last => self.append_late(&mut data, s.t, s.v, window),
+                            None if data.newest_t().is_some_and(|n| s.t < n) => {
+                                self.append_late(&mut data, s.t, s.v, window)
+                            }
+                            // In order for its series, but in a range already cut into a
+                            // block (a lagging writer): kept aside, flushed at the next cut.
+                            _ if s.t < min_inorder => self.append_ooo(&mut data, s.t, s.v),
                             _ => {
                                 data.append_in_order(s.t, s.v, self.head.chunk_range);
                                 None
@@ -308,10 +317,16 @@ impl Db {
         Ok(report)
     }
 
-    fn append_ooo(&self, data: &mut crate::head::SeriesData, t: i64, v: f64) -> Option<RejectReason> {
-        if self.opts.out_of_order_window_ms <= 0 {
+    /// A sample older than the newest of its series: accepted within `window`.
+    fn append_late(&self, data: &mut crate::head::SeriesData, t: i64, v: f64, window: i64) -> Option<RejectReason> {
+        let newest = data.newest_t().unwrap_or(t);
+        if window <= 0 || t < newest.saturating_sub(window) {
             return Some(RejectReason::TooOld);
         }
+        self.append_ooo(data, t, v)
+    }
+
+    fn append_ooo(&self, data: &mut crate::head::SeriesData, t: i64, v: f64) -> Option<RejectReason> {
         match data.insert_ooo(t, v) {
             crate::head::series::AppendOutcome::Conflict => Some(RejectReason::DuplicateTimestamp),
             _ => None,

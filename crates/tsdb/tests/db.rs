@@ -187,3 +187,34 @@ fn retention_drops_old_blocks() {
     let first = got[0].samples[0].t;
     assert!(first >= base + 3600 * 1000, "old data deleted");
 }
+
+#[test]
+fn window_is_per_series_so_lagging_writers_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(
+        dir.path(),
+        DbOptions {
+            out_of_order_window_ms: 10 * MIN,
+            ..DbOptions::default()
+        },
+    );
+    let now = now();
+    let s = |i: usize, t: i64| SeriesSamples {
+        labels: labels(i),
+        samples: vec![Sample::new(t, 1.0)],
+    };
+    // One writer is current, another lags two hours behind on other series.
+    write(&db, 1, now - 3 * 3600 * 1000, now - 60_000, 60_000);
+    db.maintain().unwrap();
+    assert!(!db.blocks().is_empty());
+    for k in 0..30 {
+        let r = db.append(vec![s(7, now - 2 * 3600 * 1000 + k * 60_000)]).unwrap();
+        assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    }
+    // Out of order within series 7 by more than the window: refused.
+    let r = db.append(vec![s(7, now - 3 * 3600 * 1000)]).unwrap();
+    assert_eq!(r.rejected[0].reason, RejectReason::TooOld);
+    db.flush().unwrap();
+    let got = select(&db, &[Matcher::equal("i", "7")], 0, i64::MAX);
+    assert_eq!(got[0].samples.len(), 30);
+}

@@ -70,6 +70,18 @@ impl SeriesData {
         self.last.map(|(t, _)| t)
     }
 
+    /// The newest timestamp held, in order or not.
+    pub(crate) fn newest_t(&self) -> Option<i64> {
+        [
+            self.last.map(|(t, _)| t),
+            self.ooo.last().map(|s| s.t),
+            self.ooo_cutting.last().map(|s| s.t),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    }
+
     /// The last in-order sample.
     pub(crate) fn last(&self) -> Option<(i64, f64)> {
         self.last
