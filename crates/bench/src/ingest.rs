@@ -32,6 +32,8 @@ pub(crate) struct Params {
     pub(crate) timestamps_per_request: usize,
     /// Target samples per request.
     pub(crate) batch_samples: usize,
+    /// Handlers of the optional classic histogram per host (0 = none, as in `ingest`).
+    pub(crate) histogram_handlers: usize,
     /// Concurrent senders.
     pub(crate) senders: usize,
     /// Workload seed.
@@ -69,7 +71,7 @@ pub(crate) fn encode_workload(p: &Params) -> Result<Encoded> {
         .as_millis() as i64;
     let end = now / INTERVAL_MS * INTERVAL_MS;
     let first = end - (n as i64 - 1) * INTERVAL_MS;
-    let per_host = workload::series_per_host();
+    let per_host = workload::series_per_host_with(p.histogram_handlers);
     let w = p.timestamps_per_request.clamp(1, n);
     let hosts_per_req = (p.batch_samples / (w * per_host)).max(1) as u64;
     let groups: Vec<(u64, u64)> = (0..p.hosts)
@@ -96,7 +98,11 @@ pub(crate) fn encode_workload(p: &Params) -> Result<Encoded> {
                 s.spawn(move || -> Result<Vec<Body>> {
                     let mut hosts: Vec<Vec<Host>> = my_groups
                         .iter()
-                        .map(|&(a, b)| (a..b).map(|h| Host::new(p.seed, h)).collect())
+                        .map(|&(a, b)| {
+                            (a..b)
+                                .map(|h| Host::with_histograms(p.seed, h, p.histogram_handlers))
+                                .collect()
+                        })
                         .collect();
                     let mut bodies = Vec::new();
                     let ts: Vec<i64> = (0..n as i64).map(|i| first + i * INTERVAL_MS).collect();
@@ -248,35 +254,9 @@ fn run_one(system: System, p: &Params, enc: &Encoded) -> Result<Outcome> {
         server.base
     );
     let pid = server.pid();
-    let url = format!("{}/api/v1/write", server.base);
-    let tally = Tally::default();
-    let finished = AtomicBool::new(false);
     let cpu0 = procfs::cpu_seconds(pid)?;
     let start = Instant::now();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = enc
-            .shards
-            .iter()
-            .map(|bodies| {
-                let (tally, url) = (&tally, &url);
-                s.spawn(move || {
-                    let agent = agent(Duration::from_secs(300));
-                    for body in bodies {
-                        sender::send(&agent, url, body, tally);
-                    }
-                })
-            })
-            .collect();
-        s.spawn(|| {
-            sender::progress_loop("ingest", enc.samples, &tally, Duration::from_secs(5), || {
-                finished.load(Ordering::Relaxed)
-            })
-        });
-        for h in handles {
-            let _ = h.join();
-        }
-        finished.store(true, Ordering::Relaxed);
-    });
+    let tally = send_all(&server.base, enc);
     let wall = start.elapsed().as_secs_f64();
     let cpu1 = procfs::cpu_seconds(pid)?;
     let rss_after = procfs::memory(pid)?.rss;
@@ -313,6 +293,38 @@ fn run_one(system: System, p: &Params, enc: &Encoded) -> Result<Outcome> {
         checks,
         errors: tally.first_errors(),
     })
+}
+
+/// Sends every body of `enc` to `base`/api/v1/write, one thread per shard, printing progress.
+pub(crate) fn send_all(base: &str, enc: &Encoded) -> Tally {
+    let url = format!("{base}/api/v1/write");
+    let tally = Tally::default();
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = enc
+            .shards
+            .iter()
+            .map(|bodies| {
+                let (tally, url) = (&tally, &url);
+                s.spawn(move || {
+                    let agent = agent(Duration::from_secs(300));
+                    for body in bodies {
+                        sender::send(&agent, url, body, tally);
+                    }
+                })
+            })
+            .collect();
+        s.spawn(|| {
+            sender::progress_loop("ingest", enc.samples, &tally, Duration::from_secs(5), || {
+                finished.load(Ordering::Relaxed)
+            })
+        });
+        for h in handles {
+            let _ = h.join();
+        }
+        finished.store(true, Ordering::Relaxed);
+    });
+    tally
 }
 
 /// Prometheus block directories (those with a meta.json) under `dir`: (bytes, samples, count).

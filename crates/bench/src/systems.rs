@@ -60,6 +60,7 @@ pub(crate) struct Server {
     pub(crate) log: PathBuf,
     port: u16,
     bin: PathBuf,
+    config: Option<PathBuf>,
 }
 
 /// An HTTP agent with generous timeouts (flushes of big heads take a while).
@@ -79,6 +80,18 @@ fn free_port() -> Result<u16> {
 impl Server {
     /// Starts `system` on an empty data directory `work_dir/<system>-data` (removed first).
     pub(crate) fn start(system: System, bins: &Binaries, work_dir: &Path) -> Result<Server> {
+        Server::start_with_config(system, bins, work_dir, None)
+    }
+
+    /// Like [`Server::start`], with `config` (YAML) as the configuration file of Haetae
+    /// (`serve --config`) or Prometheus (`--config.file`) instead of the defaults
+    /// (Haetae: none; Prometheus: no scrape configs). Ignored for VictoriaMetrics.
+    pub(crate) fn start_with_config(
+        system: System,
+        bins: &Binaries,
+        work_dir: &Path,
+        config: Option<&str>,
+    ) -> Result<Server> {
         let data_dir = work_dir.join(format!("{system}-data"));
         if data_dir.exists() {
             std::fs::remove_dir_all(&data_dir).with_context(|| format!("removing {}", data_dir.display()))?;
@@ -94,10 +107,19 @@ impl Server {
         }
         let log = work_dir.join(format!("{system}.log"));
         let port = free_port()?;
-        let child = spawn(system, &bin, port, &data_dir, &log, work_dir)?;
+        let config = match config {
+            Some(text) => {
+                let path = work_dir.join(format!("{system}-config.yml"));
+                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+                Some(path)
+            }
+            None => None,
+        };
+        let child = spawn(system, &bin, port, &data_dir, &log, work_dir, config.as_deref())?;
         Ok(Server {
             system,
             child,
+            config,
             base: format!("http://127.0.0.1:{port}"),
             data_dir,
             log,
@@ -196,7 +218,15 @@ impl Server {
         if self.child.try_wait()?.is_none() {
             bail!("{} is still running", self.system);
         }
-        self.child = spawn(self.system, &self.bin, self.port, &self.data_dir, &self.log, work_dir)?;
+        self.child = spawn(
+            self.system,
+            &self.bin,
+            self.port,
+            &self.data_dir,
+            &self.log,
+            work_dir,
+            self.config.as_deref(),
+        )?;
         Ok(())
     }
 
@@ -266,15 +296,30 @@ impl Server {
     }
 }
 
-fn spawn(system: System, bin: &Path, port: u16, data_dir: &Path, log: &Path, work_dir: &Path) -> Result<Child> {
+fn spawn(
+    system: System,
+    bin: &Path,
+    port: u16,
+    data_dir: &Path,
+    log: &Path,
+    work_dir: &Path,
+    config: Option<&Path>,
+) -> Result<Child> {
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(bin);
     match system {
         System::Haetae => {
             // Like the other systems here: no self-scrape, no host metrics,
             // only the benchmark's own data.
-            let cfg = work_dir.join("haetae-bench.yml");
-            std::fs::write(&cfg, "self_monitoring:\n  host_metrics: false\n  scrape_self: false\n")?;
+            // A given config must carry the same `self_monitoring` section itself.
+            let cfg = match config {
+                Some(cfg) => cfg.to_path_buf(),
+                None => {
+                    let cfg = work_dir.join("haetae-bench.yml");
+                    std::fs::write(&cfg, "self_monitoring:\n  host_metrics: false\n  scrape_self: false\n")?;
+                    cfg
+                }
+            };
             cmd.arg("serve")
                 .arg("--config")
                 .arg(&cfg)
@@ -284,8 +329,14 @@ fn spawn(system: System, bin: &Path, port: u16, data_dir: &Path, log: &Path, wor
                 .arg(data_dir);
         }
         System::Prometheus => {
-            let cfg = work_dir.join("prometheus-empty.yml");
-            std::fs::write(&cfg, "global:\n  scrape_interval: 15s\nscrape_configs: []\n")?;
+            let cfg = match config {
+                Some(cfg) => cfg.to_path_buf(),
+                None => {
+                    let cfg = work_dir.join("prometheus-empty.yml");
+                    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\nscrape_configs: []\n")?;
+                    cfg
+                }
+            };
             cmd.arg("--web.enable-remote-write-receiver")
                 .arg("--web.enable-admin-api")
                 .arg(format!("--storage.tsdb.path={}", data_dir.display()))

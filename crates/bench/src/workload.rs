@@ -17,7 +17,11 @@
 //! - `node_systemd_unit_state{name,state}` and `node_scrape_collector_success`: 0/1 gauges;
 //! - `node_scrape_collector_duration_seconds`, `scrape_duration_seconds`: full-precision noise;
 //! - `node_time_seconds`: the scrape time with sub-millisecond jitter; `up` and the scrape
-//!   meta-series that Prometheus adds.
+//!   meta-series that Prometheus adds;
+//! - optionally ([`Host::with_histograms`], off for `ingest` so its numbers stay comparable):
+//!   a classic histogram `http_request_duration_seconds_{bucket,sum,count}{handler,method}`
+//!   with 12 buckets per handler. All series of one handler share their RNG sequence, so the
+//!   buckets stay cumulative (`le` ascending never decreases) and `+Inf` equals `_count`.
 
 use wire::prompb;
 
@@ -84,11 +88,43 @@ enum Kind {
     Load { cap: f64 },
     /// A 0/1 gauge that flips with probability `p_flip`.
     Bool { p_flip: f64 },
-    /// Full-precision noise in `[lo, hi)` (durations measured by the exporter).
+    /// Random durations in `[lo, hi)` seconds, measured by the exporter. Go
+    /// exporters compute them from a `time.Duration`, an integer count of
+    /// nanoseconds, so values are whole nanoseconds (`0.000215853`), not
+    /// arbitrary 53-bit fractions.
     Noise { lo: f64, hi: f64 },
     /// The scrape time in seconds with sub-millisecond jitter.
     Clock,
+    /// A classic histogram bucket (or `_count` with `frac` 1, or `_sum` with `sum_mean` set):
+    /// grows by `round(requests * frac)` per scrape, where `requests` is drawn from the RNG
+    /// shared by all series of the handler.
+    Histogram {
+        rate: f64,
+        frac: f64,
+        sum_mean: Option<f64>,
+    },
 }
+
+/// The `le` bounds of the workload's classic histogram (`+Inf` is added).
+pub(crate) const HISTOGRAM_BOUNDS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const HANDLERS: [&str; 16] = [
+    "/api/v1/query",
+    "/api/v1/query_range",
+    "/api/v1/series",
+    "/api/v1/labels",
+    "/api/v1/write",
+    "/metrics",
+    "/login",
+    "/logout",
+    "/cart",
+    "/checkout",
+    "/search",
+    "/products",
+    "/orders",
+    "/users",
+    "/health",
+    "/static",
+];
 
 /// The static description of one series of a host.
 #[derive(Clone, Debug)]
@@ -97,6 +133,8 @@ pub(crate) struct SeriesDef {
     pub(crate) labels: Vec<prompb::Label>,
     kind: Kind,
     start: f64,
+    /// Seeds the series' RNG instead of its index (series sharing a key draw the same values).
+    rng_key: Option<u64>,
 }
 
 /// The mutable state of one series.
@@ -145,7 +183,12 @@ impl Builder {
             });
         }
         labels.sort_by(|a, b| a.name.cmp(&b.name));
-        self.defs.push(SeriesDef { labels, kind, start });
+        self.defs.push(SeriesDef {
+            labels,
+            kind,
+            start,
+            rng_key: None,
+        });
     }
 }
 
@@ -271,6 +314,12 @@ const VMSTAT: [&str; 8] = [
 impl Host {
     /// Builds host number `host` of the workload seeded with `seed`.
     pub(crate) fn new(seed: u64, host: u64) -> Host {
+        Host::with_histograms(seed, host, 0)
+    }
+
+    /// Like [`Host::new`], plus a classic histogram with `handlers` handlers (at most 16) of
+    /// 14 series each (12 buckets, `_sum`, `_count`).
+    pub(crate) fn with_histograms(seed: u64, host: u64, handlers: usize) -> Host {
         let mut r = Rng::new(mix(seed, host, 0xC0FFEE));
         let mut b = Builder {
             instance: format!("host-{host}:9100"),
@@ -515,10 +564,53 @@ impl Host {
             b.add(name, &[], Kind::Constant, n);
         }
         b.add("scrape_series_added", &[], Kind::Constant, 0.0);
+        for (hi, handler) in HANDLERS.iter().take(handlers).enumerate() {
+            let method = if handler.contains("write") || *handler == "/checkout" || *handler == "/login" {
+                "POST"
+            } else {
+                "GET"
+            };
+            let rate = r.range(1.0, 200.0) * busy; // requests per scrape
+            let median = r.range(0.005, 0.4); // log-logistic latency distribution
+            let start = (r.range(1e3, 1e6) * rate).round();
+            let key = 1_000_000 + hi as u64;
+            let labels = [("handler", *handler), ("method", method)];
+            let add = |b: &mut Builder, name: &str, le: Option<&str>, frac: f64, sum_mean: Option<f64>| {
+                let mut l = labels.to_vec();
+                if let Some(le) = le {
+                    l.push(("le", le));
+                }
+                let start = match sum_mean {
+                    Some(m) => round_to(start * m, 3),
+                    None => (start * frac).round(),
+                };
+                b.add(name, &l, Kind::Histogram { rate, frac, sum_mean }, start);
+                b.defs.last_mut().expect("just added").rng_key = Some(key);
+            };
+            for le in HISTOGRAM_BOUNDS {
+                let frac = 1.0 / (1.0 + (median / le).powi(2));
+                add(
+                    &mut b,
+                    "http_request_duration_seconds_bucket",
+                    Some(&le.to_string()),
+                    frac,
+                    None,
+                );
+            }
+            add(&mut b, "http_request_duration_seconds_bucket", Some("+Inf"), 1.0, None);
+            add(&mut b, "http_request_duration_seconds_count", None, 1.0, None);
+            add(
+                &mut b,
+                "http_request_duration_seconds_sum",
+                None,
+                1.0,
+                Some(median * 1.3),
+            );
+        }
 
         let states = (0..b.defs.len())
             .map(|i| SeriesState {
-                rng: Rng::new(mix(seed, host, i as u64 + 1)),
+                rng: Rng::new(mix(seed, host, b.defs[i].rng_key.unwrap_or(i as u64 + 1))),
                 value: b.defs[i].start,
                 level: 1.0,
             })
@@ -572,8 +664,15 @@ impl Host {
                     s.value = 1.0 - s.value;
                 }
             }
-            Kind::Noise { lo, hi } => s.value = r.range(lo, hi),
+            Kind::Noise { lo, hi } => s.value = (r.range(lo, hi) * 1e9).round() / 1e9,
             Kind::Clock => s.value = (t_ms as f64 + r.range(0.0, 3.0)) / 1000.0,
+            Kind::Histogram { rate, frac, sum_mean } => {
+                let requests = (rate * r.range(0.5, 1.5)).round();
+                s.value = match sum_mean {
+                    Some(m) => round_to(s.value + requests * m * r.range(0.9, 1.1), 3),
+                    None => s.value + (requests * frac).round(),
+                };
+            }
         }
         s.value
     }
@@ -600,7 +699,12 @@ impl Host {
 
 /// The number of series per host (the same for every host).
 pub(crate) fn series_per_host() -> usize {
-    Host::new(0, 0).series.len()
+    series_per_host_with(0)
+}
+
+/// The number of series per host with `handlers` histogram handlers.
+pub(crate) fn series_per_host_with(handlers: usize) -> usize {
+    Host::with_histograms(0, 0, handlers).series.len()
 }
 
 /// Encodes series as a snappy-compressed remote-write 1.0 body.
@@ -631,5 +735,34 @@ mod tests {
         assert!(sa.iter().all(|s| s.labels.windows(2).all(|w| w[0].name < w[1].name)));
         let inst = &sa[0].labels.iter().find(|l| l.name == "instance").unwrap().value;
         assert_eq!(inst, "host-3:9100");
+    }
+
+    #[test]
+    fn histogram_buckets_stay_cumulative() {
+        let mut h = Host::with_histograms(7, 1, 2);
+        assert_eq!(h.series.len(), Host::new(7, 1).series.len() + 28);
+        let ts: Vec<i64> = (0..50).map(|i| 1_700_000_000_000 + i * INTERVAL_MS).collect();
+        let mut out = Vec::new();
+        h.append_series(&ts, &mut out);
+        let handler_of = |s: &prompb::TimeSeries, want: &str| {
+            s.labels
+                .iter()
+                .any(|l| l.name == "handler" && l.value == "/api/v1/query")
+                && s.labels.iter().any(|l| l.value == want)
+        };
+        let buckets: Vec<_> = out
+            .iter()
+            .filter(|s| handler_of(s, "http_request_duration_seconds_bucket"))
+            .collect();
+        assert_eq!(buckets.len(), 12);
+        for t in 0..ts.len() {
+            let vals: Vec<f64> = buckets.iter().map(|s| s.samples[t].value).collect();
+            assert!(vals.windows(2).all(|w| w[0] <= w[1]), "{vals:?}");
+            let count = out
+                .iter()
+                .find(|s| handler_of(s, "http_request_duration_seconds_count"))
+                .unwrap();
+            assert_eq!(count.samples[t].value, vals[11]);
+        }
     }
 }
