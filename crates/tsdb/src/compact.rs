@@ -55,19 +55,24 @@ pub(crate) fn load_blocks(store: &Arc<dyn BlockStore>, dir: &Path) -> Result<Vec
     Ok(out)
 }
 
+/// Tells whether the head spans more than 1.5 block ranges.
+pub(crate) fn cut_due(db: &Db) -> bool {
+    let range = db.opts.block_range_ms;
+    let min = db.head.min_t.load(Ordering::Relaxed);
+    let max = db.head.max_t.load(Ordering::Relaxed);
+    min != i64::MAX && max != i64::MIN && max - min > range + range / 2
+}
+
 /// Cuts the head while it spans more than 1.5 block ranges.
 pub(crate) fn cut_head_if_due(db: &Db) -> Result<(), TsdbError> {
     let range = db.opts.block_range_ms;
-    loop {
+    while cut_due(db) {
         let min = db.head.min_t.load(Ordering::Relaxed);
-        let max = db.head.max_t.load(Ordering::Relaxed);
-        if min == i64::MAX || max == i64::MIN || max - min <= range + range / 2 {
-            return Ok(());
-        }
         let boundary = (min.div_euclid(range) + 1) * range;
         let _guard = db.maintenance.lock();
         cut(db, boundary)?;
     }
+    Ok(())
 }
 
 /// Persists the whole head and compacts everything compactable.

@@ -487,6 +487,11 @@ impl Db {
         Ok(())
     }
 
+    /// Tells whether the head spans more than 1.5 block ranges and should be cut.
+    pub fn cut_due(&self) -> bool {
+        crate::compact::cut_due(self)
+    }
+
     /// Persists the whole head as blocks, compacts what can be compacted and
     /// truncates the WAL: afterwards the data directory holds the durable,
     /// compacted bytes.

@@ -115,7 +115,12 @@ impl Storage {
             .spawn(move || {
                 while !me.closed.load(Ordering::Acquire) {
                     let mut slept = Duration::ZERO;
-                    while slept < interval && !me.closed.load(Ordering::Acquire) {
+                    // Wake early when a head is due for a cut, so a fast backfill never
+                    // piles hours of samples into memory.
+                    while slept < interval
+                        && !me.closed.load(Ordering::Acquire)
+                        && !me.all().iter().any(|db| db.cut_due())
+                    {
                         std::thread::sleep(Duration::from_millis(200));
                         slept += Duration::from_millis(200);
                     }
