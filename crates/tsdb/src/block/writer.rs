@@ -29,11 +29,6 @@ struct ChunkMeta {
     num_samples: u32,
 }
 
-struct SeriesEntry {
-    labels: Vec<(u32, u32)>,
-    chunks: Vec<ChunkMeta>,
-}
-
 /// Writes one block. Call [`BlockWriter::add_series`] in label order, then
 /// [`BlockWriter::finish`]. Nothing is visible until `finish` succeeds.
 pub(crate) struct BlockWriter<'a> {
@@ -48,7 +43,10 @@ pub(crate) struct BlockWriter<'a> {
     // Label strings are collected up front by the caller so symbols are known.
     symbols: Vec<String>,
     symbol_ids: BTreeMap<String, u32>,
-    series: Vec<SeriesEntry>,
+    /// The index's series section, encoded as series are added (a few
+    /// dozen bytes per series rather than a struct with two vectors).
+    series_section: Vec<u8>,
+    series_offsets: Vec<u64>,
     postings: BTreeMap<(u32, u32), Vec<u32>>,
     stats: BlockStats,
     min_t: i64,
@@ -82,7 +80,8 @@ impl<'a> BlockWriter<'a> {
             frames: Vec::new(),
             symbols,
             symbol_ids,
-            series: Vec::new(),
+            series_section: Vec::new(),
+            series_offsets: Vec::new(),
             postings: BTreeMap::new(),
             stats: BlockStats::default(),
             min_t: i64::MAX,
@@ -114,7 +113,7 @@ impl<'a> BlockWriter<'a> {
             };
             label_ids.push((n, v));
         }
-        let series_id = self.series.len() as u32;
+        let series_id = self.series_offsets.len() as u32;
         for &pair in &label_ids {
             self.postings.entry(pair).or_default().push(series_id);
         }
@@ -138,10 +137,8 @@ impl<'a> BlockWriter<'a> {
                 self.flush_frame()?;
             }
         }
-        self.series.push(SeriesEntry {
-            labels: label_ids,
-            chunks,
-        });
+        self.series_offsets.push(self.series_section.len() as u64);
+        encode_series_entry(&label_ids, &chunks, &mut self.series_section);
         self.stats.num_series += 1;
         Ok(())
     }
@@ -216,31 +213,8 @@ impl<'a> BlockWriter<'a> {
         }
 
         toc[1] = out.len() as u64;
-        let mut series_offsets = Vec::with_capacity(self.series.len());
-        for s in &self.series {
-            series_offsets.push(out.len() as u64 - toc[1]);
-            put_uvarint(&mut out, s.labels.len() as u64);
-            for &(n, v) in &s.labels {
-                put_uvarint(&mut out, u64::from(n));
-                put_uvarint(&mut out, u64::from(v));
-            }
-            put_uvarint(&mut out, s.chunks.len() as u64);
-            let mut prev_max = 0i64;
-            let mut prev_frame = 0u64;
-            for (i, c) in s.chunks.iter().enumerate() {
-                if i == 0 {
-                    put_varint(&mut out, c.min_t);
-                } else {
-                    put_varint(&mut out, c.min_t - prev_max);
-                }
-                put_uvarint(&mut out, (c.max_t - c.min_t) as u64);
-                put_uvarint(&mut out, c.frame - prev_frame);
-                put_uvarint(&mut out, u64::from(c.offset));
-                put_uvarint(&mut out, u64::from(c.num_samples));
-                prev_max = c.max_t;
-                prev_frame = c.frame;
-            }
-        }
+        out.extend_from_slice(&self.series_section);
+        let series_offsets = &self.series_offsets;
 
         toc[2] = out.len() as u64;
         let mut postings_offsets: BTreeMap<(u32, u32), u64> = BTreeMap::new();
@@ -280,7 +254,7 @@ impl<'a> BlockWriter<'a> {
         toc[5] = out.len() as u64;
         put_uvarint(&mut out, series_offsets.len() as u64);
         let mut prev = 0;
-        for off in series_offsets {
+        for &off in series_offsets {
             put_uvarint(&mut out, off - prev);
             prev = off;
         }
@@ -292,6 +266,31 @@ impl<'a> BlockWriter<'a> {
         out.extend_from_slice(&crc.to_le_bytes());
         out.extend_from_slice(INDEX_MAGIC);
         out
+    }
+}
+
+/// Appends one series entry of the index (layout in `docs/format/block.md`).
+fn encode_series_entry(labels: &[(u32, u32)], chunks: &[ChunkMeta], out: &mut Vec<u8>) {
+    put_uvarint(out, labels.len() as u64);
+    for &(n, v) in labels {
+        put_uvarint(out, u64::from(n));
+        put_uvarint(out, u64::from(v));
+    }
+    put_uvarint(out, chunks.len() as u64);
+    let mut prev_max = 0i64;
+    let mut prev_frame = 0u64;
+    for (i, c) in chunks.iter().enumerate() {
+        if i == 0 {
+            put_varint(out, c.min_t);
+        } else {
+            put_varint(out, c.min_t - prev_max);
+        }
+        put_uvarint(out, (c.max_t - c.min_t) as u64);
+        put_uvarint(out, c.frame - prev_frame);
+        put_uvarint(out, u64::from(c.offset));
+        put_uvarint(out, u64::from(c.num_samples));
+        prev_max = c.max_t;
+        prev_frame = c.frame;
     }
 }
 

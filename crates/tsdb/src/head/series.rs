@@ -36,6 +36,16 @@ pub(crate) struct ClosedChunk {
     pub(crate) bytes: Box<[u8]>,
 }
 
+/// Out-of-order samples of a series; allocated only for series that get
+/// some, so the common in-order series pays one pointer.
+#[derive(Default)]
+pub(crate) struct OooBuffers {
+    /// Sorted by `t`, unique `t`.
+    pending: Vec<Sample>,
+    /// Being written into a block (still readable until the block is durable).
+    cutting: Vec<Sample>,
+}
+
 /// How an append went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AppendOutcome {
@@ -54,9 +64,7 @@ pub(crate) struct SeriesData {
     open_min_t: i64,
     closed: Vec<ClosedChunk>,
     /// Out-of-order samples, sorted by `t`, unique `t`.
-    ooo: Vec<Sample>,
-    /// Out-of-order samples being written into a block (still readable).
-    ooo_cutting: Vec<Sample>,
+    ooo: Option<Box<OooBuffers>>,
     /// Last in-order sample, kept even when its chunk has been cut away so
     /// that order and duplicates are still checked.
     last: Option<(i64, f64)>,
@@ -65,6 +73,14 @@ pub(crate) struct SeriesData {
 }
 
 impl SeriesData {
+    fn pending(&self) -> &[Sample] {
+        self.ooo.as_ref().map_or(&[], |o| &o.pending)
+    }
+
+    fn cutting(&self) -> &[Sample] {
+        self.ooo.as_ref().map_or(&[], |o| &o.cutting)
+    }
+
     /// The last in-order timestamp.
     pub(crate) fn last_t(&self) -> Option<i64> {
         self.last.map(|(t, _)| t)
@@ -74,8 +90,8 @@ impl SeriesData {
     pub(crate) fn newest_t(&self) -> Option<i64> {
         [
             self.last.map(|(t, _)| t),
-            self.ooo.last().map(|s| s.t),
-            self.ooo_cutting.last().map(|s| s.t),
+            self.pending().last().map(|s| s.t),
+            self.cutting().last().map(|s| s.t),
         ]
         .into_iter()
         .flatten()
@@ -122,7 +138,7 @@ impl SeriesData {
 
     /// Inserts an out-of-order sample.
     pub(crate) fn insert_ooo(&mut self, t: i64, v: f64) -> AppendOutcome {
-        for buf in [&self.ooo, &self.ooo_cutting] {
+        for buf in [self.pending(), self.cutting()] {
             if let Ok(i) = buf.binary_search_by_key(&t, |s| s.t) {
                 return if buf[i].v.to_bits() == v.to_bits() {
                     AppendOutcome::Duplicate
@@ -131,8 +147,9 @@ impl SeriesData {
                 };
             }
         }
-        let pos = self.ooo.partition_point(|s| s.t < t);
-        self.ooo.insert(pos, Sample::new(t, v));
+        let pending = &mut self.ooo.get_or_insert_with(Box::default).pending;
+        let pos = pending.partition_point(|s| s.t < t);
+        pending.insert(pos, Sample::new(t, v));
         AppendOutcome::Appended
     }
 
@@ -171,9 +188,9 @@ impl SeriesData {
         let mut out = Vec::new();
         self.collect_in_order(start, end, &mut out);
         let extra = self
-            .ooo
+            .pending()
             .iter()
-            .chain(&self.ooo_cutting)
+            .chain(self.cutting())
             .filter(|s| s.t >= start && s.t <= end);
         let mut has_extra = false;
         for s in extra {
@@ -198,10 +215,12 @@ impl SeriesData {
         {
             self.close_open();
         }
-        let split = self.ooo.partition_point(|s| s.t < boundary);
-        let moved: Vec<Sample> = self.ooo.drain(..split).collect();
-        self.ooo_cutting.extend(moved);
-        sort_dedup(&mut self.ooo_cutting);
+        if let Some(ooo) = &mut self.ooo {
+            let split = ooo.pending.partition_point(|s| s.t < boundary);
+            let moved: Vec<Sample> = ooo.pending.drain(..split).collect();
+            ooo.cutting.extend(moved);
+            sort_dedup(&mut ooo.cutting);
+        }
         let mut out = Vec::new();
         let mut tmp = Vec::new();
         for c in self.closed.iter().filter(|c| c.max_t < boundary) {
@@ -212,7 +231,7 @@ impl SeriesData {
             }
             out.extend_from_slice(&tmp);
         }
-        out.extend_from_slice(&self.ooo_cutting);
+        out.extend_from_slice(self.cutting());
         sort_dedup(&mut out);
         out
     }
@@ -220,10 +239,11 @@ impl SeriesData {
     /// Phase two of a block cut: drops what [`Self::take_for_cut`] copied.
     pub(crate) fn drop_cut(&mut self, boundary: i64) {
         self.closed.retain(|c| c.max_t >= boundary);
-        self.ooo_cutting.clear();
-        self.ooo_cutting.shrink_to_fit();
-        if self.ooo.is_empty() {
-            self.ooo.shrink_to_fit();
+        if let Some(ooo) = &mut self.ooo {
+            ooo.cutting = Vec::new();
+            if ooo.pending.is_empty() {
+                self.ooo = None;
+            }
         }
     }
 
@@ -234,8 +254,8 @@ impl SeriesData {
             .first()
             .map(|c| c.min_t)
             .or(self.open.as_ref().map(|_| self.open_min_t));
-        let ooo_min = self.ooo.first().map(|s| s.t);
-        let cut_min = self.ooo_cutting.first().map(|s| s.t);
+        let ooo_min = self.pending().first().map(|s| s.t);
+        let cut_min = self.cutting().first().map(|s| s.t);
         [chunk_min, ooo_min, cut_min].into_iter().flatten().min()
     }
 
@@ -250,7 +270,7 @@ impl SeriesData {
 
     /// Out-of-order samples for a checkpoint.
     pub(crate) fn ooo_for_checkpoint(&self) -> impl Iterator<Item = &Sample> {
-        self.ooo.iter().chain(&self.ooo_cutting)
+        self.pending().iter().chain(self.cutting())
     }
 
     /// Restores a chunk from a checkpoint. Chunks come in time order.
