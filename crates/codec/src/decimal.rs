@@ -48,7 +48,20 @@ enum ValueEncoding {
     DecimalDeltaOfDelta = 1,
     /// Gorilla XOR of the raw float bits.
     Xor = 2,
+    /// Decimal mantissas (or their deltas) minus their minimum, bit-packed at
+    /// a fixed width: smaller than varints for noisy values such as
+    /// durations or byte counters with random increments.
+    DecimalPacked = 3,
 }
+
+/// What a packed chunk packs.
+const PACKED_VALUES: u8 = 0;
+const PACKED_DELTAS: u8 = 1;
+
+/// Packing is chosen when it is smaller than the varint encodings times
+/// this (in 1/100). Measured on the node_exporter-like benchmark workload
+/// after zstd: 100 gave 0.815 bytes/sample, 85 gave 0.825, 70 gave 0.860.
+const PACKED_MAX_RATIO_PERCENT: usize = 100;
 
 /// Largest |exponent|: 10^22 is the largest power of ten an f64 holds exactly, which
 /// makes `mantissa × 10^e` and `mantissa / 10^-e` single correctly rounded operations.
@@ -236,7 +249,11 @@ fn encode_values(samples: &[Sample], out: &mut Vec<u8>) -> ValueEncoding {
         out.truncate(start);
     }
     out.push(exp as i8 as u8);
-    let encoding = if dod_len < delta_len {
+    let packed = choose_packing(&mantissas);
+    let encoding = if let Some(p) = packed.filter(|p| p.len * 100 < delta_len.min(dod_len) * PACKED_MAX_RATIO_PERCENT) {
+        put_packed(&mantissas, &p, out);
+        ValueEncoding::DecimalPacked
+    } else if dod_len < delta_len {
         put_mantissas_dod(&mantissas, out);
         ValueEncoding::DecimalDeltaOfDelta
     } else {
@@ -291,6 +308,73 @@ fn mantissa_costs(mantissas: &[i64]) -> (usize, usize) {
         prev_delta = Some(delta);
     }
     (delta_len, dod_len)
+}
+
+/// A frame-of-reference packing of mantissas or of their deltas.
+struct Packing {
+    kind: u8,
+    base: i64,
+    bits: u32,
+    /// Encoded length in bytes.
+    len: usize,
+}
+
+/// The smaller of packing the mantissas or their deltas, if either fits in
+/// 1..=56 bits per value.
+fn choose_packing(mantissas: &[i64]) -> Option<Packing> {
+    let plan = |kind: u8, xs: &mut dyn Iterator<Item = i64>, count: usize, header: usize| -> Option<Packing> {
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for x in xs {
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
+        if count == 0 {
+            return None;
+        }
+        let range = (i128::from(hi) - i128::from(lo)) as u128;
+        let bits = 128 - range.leading_zeros();
+        if bits == 0 || bits > 56 {
+            return None;
+        }
+        let len = 1 + header + uvarint_len(zigzag_encode(lo)) + 1 + (count * bits as usize).div_ceil(8);
+        Some(Packing {
+            kind,
+            base: lo,
+            bits,
+            len,
+        })
+    };
+    let values = plan(PACKED_VALUES, &mut mantissas.iter().copied(), mantissas.len(), 0);
+    let first = uvarint_len(zigzag_encode(mantissas[0]));
+    let deltas = plan(
+        PACKED_DELTAS,
+        &mut mantissas.windows(2).map(|w| w[1].wrapping_sub(w[0])),
+        mantissas.len() - 1,
+        first,
+    );
+    match (values, deltas) {
+        (Some(v), Some(d)) => Some(if d.len < v.len { d } else { v }),
+        (v, d) => v.or(d),
+    }
+}
+
+fn put_packed(mantissas: &[i64], p: &Packing, out: &mut Vec<u8>) {
+    out.push(p.kind);
+    if p.kind == PACKED_DELTAS {
+        put_varint(out, mantissas[0]);
+    }
+    put_varint(out, p.base);
+    out.push(p.bits as u8);
+    let mut w = BitWriter::new(out);
+    if p.kind == PACKED_DELTAS {
+        for d in mantissas.windows(2).map(|w| w[1].wrapping_sub(w[0])) {
+            w.write_bits(d.wrapping_sub(p.base) as u64, p.bits);
+        }
+    } else {
+        for &m in mantissas {
+            w.write_bits(m.wrapping_sub(p.base) as u64, p.bits);
+        }
+    }
 }
 
 fn put_mantissas_delta(mantissas: &[i64], out: &mut Vec<u8>) {
@@ -349,7 +433,7 @@ fn decode_chunk_inner(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, Deco
         0 => ValueEncoding::DecimalDelta,
         1 => ValueEncoding::DecimalDeltaOfDelta,
         2 => ValueEncoding::Xor,
-        _ => return Err(DecodeError::UnknownEncoding { byte: mode }),
+        _ => ValueEncoding::DecimalPacked,
     };
     let mut pos = 1;
     let n = read_uvarint(bytes, &mut pos)?;
@@ -373,8 +457,8 @@ fn decode_chunk_inner(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, Deco
     let values = &mut out[base..];
     match encoding {
         ValueEncoding::Xor => decode_values_xor(bytes, &mut pos, values)?,
-        ValueEncoding::DecimalDelta | ValueEncoding::DecimalDeltaOfDelta => {
-            decode_values_decimal(bytes, &mut pos, values, encoding == ValueEncoding::DecimalDeltaOfDelta)?
+        ValueEncoding::DecimalDelta | ValueEncoding::DecimalDeltaOfDelta | ValueEncoding::DecimalPacked => {
+            decode_values_decimal(bytes, &mut pos, values, encoding)?
         }
     }
     Ok(pos)
@@ -409,7 +493,7 @@ fn decode_values_decimal(
     bytes: &[u8],
     pos: &mut usize,
     values: &mut [Sample],
-    delta_of_delta: bool,
+    encoding: ValueEncoding,
 ) -> Result<(), DecodeError> {
     let Some(&exp_byte) = bytes.get(*pos) else {
         return Err(DecodeError::UnexpectedEof {
@@ -426,18 +510,23 @@ fn decode_values_decimal(
         });
     }
     *pos += 1;
-    let mut m = read_varint(bytes, pos)?;
-    values[0].v = decimal_to_f64(m, exp);
-    let mut delta = 0i64;
-    for (i, sample) in values.iter_mut().enumerate().skip(1) {
-        let d = read_varint(bytes, pos)?;
-        delta = if delta_of_delta && i > 1 {
-            delta.wrapping_add(d)
-        } else {
-            d
-        };
-        m = m.wrapping_add(delta);
-        sample.v = decimal_to_f64(m, exp);
+    if encoding == ValueEncoding::DecimalPacked {
+        decode_packed(bytes, pos, values, exp)?;
+    } else {
+        let delta_of_delta = encoding == ValueEncoding::DecimalDeltaOfDelta;
+        let mut m = read_varint(bytes, pos)?;
+        values[0].v = decimal_to_f64(m, exp);
+        let mut delta = 0i64;
+        for (i, sample) in values.iter_mut().enumerate().skip(1) {
+            let d = read_varint(bytes, pos)?;
+            delta = if delta_of_delta && i > 1 {
+                delta.wrapping_add(d)
+            } else {
+                d
+            };
+            m = m.wrapping_add(delta);
+            sample.v = decimal_to_f64(m, exp);
+        }
     }
     let exceptions_offset = *pos;
     let num_exceptions = read_uvarint(bytes, pos)?;
@@ -471,6 +560,61 @@ fn decode_values_decimal(
         *pos += EXCEPTION_VALUE_LEN;
         next_idx = idx + 1;
     }
+    Ok(())
+}
+
+/// Reads a [`ValueEncoding::DecimalPacked`] mantissa section.
+fn decode_packed(bytes: &[u8], pos: &mut usize, values: &mut [Sample], exp: i32) -> Result<(), DecodeError> {
+    let kind_offset = *pos;
+    let Some(&kind) = bytes.get(*pos) else {
+        return Err(DecodeError::UnexpectedEof {
+            what: "packing kind",
+            offset: *pos,
+        });
+    };
+    *pos += 1;
+    if kind != PACKED_VALUES && kind != PACKED_DELTAS {
+        return Err(DecodeError::Corrupted {
+            what: "packing kind",
+            offset: kind_offset,
+            reason: "unknown packing",
+        });
+    }
+    let first = if kind == PACKED_DELTAS {
+        read_varint(bytes, pos)?
+    } else {
+        0
+    };
+    let base = read_varint(bytes, pos)?;
+    let bits_offset = *pos;
+    let Some(&bits) = bytes.get(*pos) else {
+        return Err(DecodeError::UnexpectedEof {
+            what: "packing width",
+            offset: *pos,
+        });
+    };
+    *pos += 1;
+    if bits == 0 || bits > 56 {
+        return Err(DecodeError::Corrupted {
+            what: "packing width",
+            offset: bits_offset,
+            reason: "width outside 1..=56",
+        });
+    }
+    let mut r = BitReader::at_byte(bytes, *pos);
+    if kind == PACKED_DELTAS {
+        let mut m = first;
+        values[0].v = decimal_to_f64(m, exp);
+        for sample in &mut values[1..] {
+            m = m.wrapping_add(base.wrapping_add(r.read_bits(u32::from(bits))? as i64));
+            sample.v = decimal_to_f64(m, exp);
+        }
+    } else {
+        for sample in values.iter_mut() {
+            sample.v = decimal_to_f64(base.wrapping_add(r.read_bits(u32::from(bits))? as i64), exp);
+        }
+    }
+    *pos = r.bytes_consumed();
     Ok(())
 }
 

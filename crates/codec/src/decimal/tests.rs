@@ -63,14 +63,14 @@ fn exact_bytes_dod_values_and_exceptions() {
 }
 
 #[test]
-fn picks_delta_of_delta_for_steady_counters() {
+fn packs_the_deltas_of_steady_counters() {
     let input: Vec<Sample> = (0..100)
         .map(|i| Sample::new(i * 15_000, 12_345.67 + i as f64 * 15.25 + (i % 3) as f64 * 0.01))
         .collect();
     let bytes = round_trip(&input);
     assert_eq!(
         bytes[0],
-        0x10 | FLAG_CONSTANT_INTERVAL | ValueEncoding::DecimalDeltaOfDelta as u8
+        0x10 | FLAG_CONSTANT_INTERVAL | ValueEncoding::DecimalPacked as u8
     );
     assert!(bytes.len() < 120, "{}", bytes.len());
 }
@@ -193,4 +193,21 @@ proptest! {
         let mut out = Vec::new();
         let _ = decode_chunk(&bytes, &mut out);
     }
+}
+
+#[test]
+fn packs_noisy_durations_as_values() {
+    // Nanosecond-quantized durations: random within a range, no trend.
+    let mut x: u64 = 12345;
+    let input: Vec<Sample> = (0..480)
+        .map(|i| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let ns = 1_000_000 + (x >> 33) % 2_000_000;
+            Sample::new(i * 15_000, ns as f64 / 1e9)
+        })
+        .collect();
+    let bytes = round_trip(&input);
+    assert_eq!(bytes[0] & VALUE_ENCODING_MASK, ValueEncoding::DecimalPacked as u8);
+    // 21 bits per value.
+    assert!(bytes.len() < 480 * 21 / 8 + 32, "{}", bytes.len());
 }

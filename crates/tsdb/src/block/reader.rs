@@ -66,7 +66,11 @@ impl BlockReader {
                 format!("unsupported block version {}", meta.version),
             ));
         }
-        let index = store.read(&format!("{dir}/index"))?;
+        let compressed = store.read(&format!("{dir}/index"))?;
+        // Bound what a corrupt frame header can make us allocate.
+        let max_len = compressed.len().saturating_mul(256).clamp(1 << 20, 4 << 30);
+        let index = codec::frame::decompress_frame(&compressed, max_len).map_err(|e| corrupt(dir, "index", e))?;
+        drop(compressed);
         let bad = |reason: &str| corrupt(dir, "index", reason);
         if index.len() < 5 + 48 + 8 || &index[..4] != INDEX_MAGIC || &index[index.len() - 4..] != INDEX_MAGIC {
             return Err(bad("bad magic or too short"));

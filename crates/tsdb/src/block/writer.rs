@@ -12,7 +12,7 @@ use std::io::{self, Write};
 /// benchmark) while a point read decompresses little.
 pub(crate) const FRAME_TARGET_BYTES: usize = 64 << 10;
 /// zstd level for block frames.
-pub(crate) const ZSTD_LEVEL: i32 = 3;
+pub(crate) const ZSTD_LEVEL: i32 = 9;
 /// A chunk in a block holds at most this many samples; more are split.
 pub(crate) const MAX_BLOCK_CHUNK_SAMPLES: usize = 4096;
 /// Chunks never span a multiple of this range (2 h), so that a query over a
@@ -174,7 +174,12 @@ impl<'a> BlockWriter<'a> {
             return Ok(None);
         }
         self.flush_frame()?;
-        let index = self.encode_index();
+        let raw_index = self.encode_index();
+        // The index is stored as one zstd frame: symbol refs and varint
+        // deltas shrink to about a third (measured on node_exporter-like data).
+        let mut index = Vec::with_capacity(raw_index.len() / 2);
+        codec::frame::compress_frame(&raw_index, ZSTD_LEVEL, &mut index);
+        drop(raw_index);
         self.chunks_file.finish()?;
         let mut f = self.store.create(&format!("{}/index", self.dir))?;
         f.write_all(&index)?;
