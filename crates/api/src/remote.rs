@@ -51,16 +51,26 @@ pub(crate) async fn write(State(state): State<AppState>, headers: HeaderMap, bod
         }
     }
     state.metrics.remote_write_requests.fetch_add(1, Ordering::Relaxed);
+    with_body(state, tenant, body, "write", write_blocking).await
+}
+
+/// Reads the body within the decode limits, then runs `f` on the blocking pool.
+async fn with_body(
+    state: AppState,
+    tenant: model::TenantId,
+    body: Body,
+    what: &'static str,
+    f: fn(&AppState, &model::TenantId, &[u8]) -> Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
     let body = read_body(
         body,
         state.limits.decode.max_compressed_bytes,
         state.limits.body_timeout,
     )
     .await?;
-    let st = state.clone();
-    tokio::task::spawn_blocking(move || write_blocking(&st, &tenant, &body))
+    tokio::task::spawn_blocking(move || f(&state, &tenant, &body))
         .await
-        .map_err(|e| ApiError::Internal(format!("write task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(format!("{what} task failed: {e}")))?
 }
 
 fn write_blocking(state: &AppState, tenant: &model::TenantId, body: &[u8]) -> Result<Response, ApiError> {
@@ -153,16 +163,7 @@ fn write_blocking(state: &AppState, tenant: &model::TenantId, body: &[u8]) -> Re
 pub(crate) async fn read(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let tenant = crate::tenant_from_headers(&headers)?;
     state.metrics.remote_read_requests.fetch_add(1, Ordering::Relaxed);
-    let body = read_body(
-        body,
-        state.limits.decode.max_compressed_bytes,
-        state.limits.body_timeout,
-    )
-    .await?;
-    let st = state.clone();
-    tokio::task::spawn_blocking(move || read_blocking(&st, &tenant, &body))
-        .await
-        .map_err(|e| ApiError::Internal(format!("read task failed: {e}")))?
+    with_body(state, tenant, body, "read", read_blocking).await
 }
 
 fn read_blocking(state: &AppState, tenant: &model::TenantId, body: &[u8]) -> Result<Response, ApiError> {
