@@ -125,6 +125,13 @@ pub fn start_haetae_on(data_dir: &Path, port: u16, extra: &[&str]) -> Proc {
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let log_dir = data_dir.parent().unwrap_or(data_dir);
+    if !extra.contains(&"--config") {
+        // Only the test's own data: no host metrics, no self-scrape.
+        let cfg = log_dir.join(format!("quiet-{port}.yml"));
+        std::fs::write(&cfg, "self_monitoring:\n  host_metrics: false\n  scrape_self: false\n").expect("config");
+        args.push("--config".into());
+        args.push(cfg.display().to_string());
+    }
     let mut p = spawn("haetae", Path::new(env!("CARGO_BIN_EXE_haetae")), &args, port, log_dir);
     wait_ready(&mut p, "/-/ready", Duration::from_secs(60));
     p

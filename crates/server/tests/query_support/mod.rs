@@ -83,11 +83,19 @@ pub struct Haetae {
 pub fn start_haetae(config: Option<&str>) -> Haetae {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let config_file = config.map(|text| {
+    // Only the test's own data: no host metrics, no self-scrape, so answers
+    // can be compared with a Prometheus holding the same data.
+    const QUIET: &str = "self_monitoring:\n  host_metrics: false\n  scrape_self: false\n";
+    let text = match config {
+        Some(t) if t.contains("self_monitoring") => t.to_string(),
+        Some(t) => format!("{QUIET}{t}"),
+        None => QUIET.to_string(),
+    };
+    let config_file = {
         let p = dir.path().join("haetae.yml");
         std::fs::write(&p, text).expect("config");
-        p
-    });
+        Some(p)
+    };
     let opts = server::ServeOptions {
         config_file,
         listen: Some(format!("127.0.0.1:{port}").parse().expect("addr")),
