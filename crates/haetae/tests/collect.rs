@@ -161,9 +161,7 @@ fn serve_scrapes_reloads_and_agent_forwards() {
         .expect("agent");
     wait_for("agent data", Duration::from_secs(30), || {
         !query(&client, &base, "node_load1{job=\"agent_node\"}").is_empty()
-            && query(&client, &base, "count(node_memory_MemTotal_bytes{job=\"node\"})")
-                .first()
-                .is_some()
+            && !query(&client, &base, "count(node_memory_MemTotal_bytes{job=\"node\"})").is_empty()
     });
     let _ = agent.kill();
     let _ = agent.wait();
