@@ -158,6 +158,11 @@ impl XorEncoder {
         assert!(num < u16::MAX, "XOR chunk is full ({num} samples)");
         let mut out = std::mem::take(&mut self.buf).into_vec();
         out.truncate(self.len as usize);
+        // Grow in small steps (one sample needs at most 19 bytes): the head
+        // keeps one open chunk per series, and doubling would waste up to half.
+        if out.capacity() - out.len() < 20 {
+            out.reserve_exact(32);
+        }
         let v_bits = v.to_bits();
         let mut w = BitWriter::resume(&mut out, self.free_bits);
         match num {

@@ -305,7 +305,17 @@ impl Head {
             }
         }
         let removed = empty.len();
-        self.index.write().remove(&empty);
+        let mut index = self.index.write();
+        index.remove(&empty);
+        // Postings grow by doubling; give the slack back once per cut.
+        for values in index.postings.values_mut() {
+            for list in values.values_mut() {
+                if list.capacity() > list.len() + list.len() / 8 + 4 {
+                    list.shrink_to_fit();
+                }
+            }
+        }
+        drop(index);
         self.min_t.store(min_t.max(boundary), Ordering::Relaxed);
         if min_t == i64::MAX {
             self.min_t.store(i64::MAX, Ordering::Relaxed);

@@ -127,6 +127,8 @@ impl SeriesData {
         if let Some(mut enc) = self.open.take() {
             if let Some((max_t, _)) = enc.last() {
                 enc.shrink_to_fit();
+                // Exact capacity: most series hold one or two closed chunks.
+                self.closed.reserve_exact(1);
                 self.closed.push(ClosedChunk {
                     min_t: self.open_min_t,
                     max_t,
