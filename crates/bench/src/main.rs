@@ -94,7 +94,7 @@ struct QueryArgs {
     #[arg(long, default_value_t = 10.0)]
     latency_rate: f64,
     /// The heavy query of the ingest-latency phase, run as a 24 h range query at 60 s step.
-    #[arg(long, default_value = r#"count by (instance) ({__name__=~".+"})"#)]
+    #[arg(long, default_value = "sum by (mode) (rate(node_cpu_seconds_total[5m]))")]
     heavy_query: String,
     /// Concurrent loops of the heavy query.
     #[arg(long, default_value_t = 1)]
