@@ -12,7 +12,13 @@ pub(crate) mod writer;
 use serde::{Deserialize, Serialize};
 
 /// The version written into `meta.json` and the index header.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2 stores the `index` file as one zstd frame; version 1 stored it
+/// raw. Both are read.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+/// The oldest block format this code reads.
+pub(crate) const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// `meta.json` of a block.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

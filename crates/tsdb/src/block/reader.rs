@@ -6,7 +6,7 @@
 //! Chunk frames are read on demand through the [`BlockStore`].
 
 use super::writer::INDEX_MAGIC;
-use super::{BlockMeta, FORMAT_VERSION};
+use super::{BlockMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};
 use crate::encoding::{DecodeError, Reader};
 use crate::postings::PostingsSource;
 use crate::store::BlockStore;
@@ -59,23 +59,26 @@ impl BlockReader {
     pub(crate) fn open(store: Arc<dyn BlockStore>, dir: &str) -> Result<Self, TsdbError> {
         let meta_bytes = store.read(&format!("{dir}/meta.json"))?;
         let meta: BlockMeta = serde_json::from_slice(&meta_bytes).map_err(|e| corrupt(dir, "meta.json", e))?;
-        if meta.version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&meta.version) {
             return Err(corrupt(
                 dir,
                 "meta.json",
                 format!("unsupported block version {}", meta.version),
             ));
         }
-        let compressed = store.read(&format!("{dir}/index"))?;
-        // Bound what a corrupt frame header can make us allocate.
-        let max_len = compressed.len().saturating_mul(256).clamp(1 << 20, 4 << 30);
-        let index = codec::frame::decompress_frame(&compressed, max_len).map_err(|e| corrupt(dir, "index", e))?;
-        drop(compressed);
+        let stored = store.read(&format!("{dir}/index"))?;
+        let index = if meta.version >= 2 {
+            // Bound what a corrupt frame header can make us allocate.
+            let max_len = stored.len().saturating_mul(256).clamp(1 << 20, 4 << 30);
+            codec::frame::decompress_frame(&stored, max_len).map_err(|e| corrupt(dir, "index", e))?
+        } else {
+            stored
+        };
         let bad = |reason: &str| corrupt(dir, "index", reason);
         if index.len() < 5 + 48 + 8 || &index[..4] != INDEX_MAGIC || &index[index.len() - 4..] != INDEX_MAGIC {
             return Err(bad("bad magic or too short"));
         }
-        if u32::from(index[4]) != FORMAT_VERSION {
+        if u32::from(index[4]) != meta.version {
             return Err(bad("unsupported index version"));
         }
         let body_end = index.len() - 8;

@@ -82,3 +82,36 @@ fn corrupt_index_is_reported_not_panicking() {
         .unwrap();
     assert!(matches!(err, crate::TsdbError::Corrupted { .. }), "{err}");
 }
+
+#[test]
+fn version_1_blocks_with_a_raw_index_are_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn BlockStore> = Arc::new(LocalStore::new(dir.path()).unwrap());
+    let (l, s) = series(3);
+    let symbols: Vec<String> = l.iter().flat_map(|l| [l.name.clone(), l.value.clone()]).collect();
+    let mut w = BlockWriter::new(&*store, "blocks", symbols).unwrap();
+    w.add_series(&l, &s).unwrap();
+    let meta = w.finish(BlockCompaction::default()).unwrap().unwrap();
+    // Turn it into a version 1 block: raw index, version 1 in header and meta.
+    let block_dir = dir.path().join("blocks").join(&meta.ulid);
+    let compressed = std::fs::read(block_dir.join("index")).unwrap();
+    let mut raw = codec::frame::decompress_frame(&compressed, 1 << 30).unwrap();
+    raw[4] = 1;
+    let body_end = raw.len() - 8;
+    let crc = super::writer::crc32c_of(&raw[..body_end]);
+    raw[body_end..body_end + 4].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(block_dir.join("index"), &raw).unwrap();
+    let mut m = meta.clone();
+    m.version = 1;
+    std::fs::write(block_dir.join("meta.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+
+    let b = BlockReader::open(store, &format!("blocks/{}", meta.ulid)).unwrap();
+    let (labels, chunks) = b.series(0).unwrap();
+    assert_eq!(labels, l);
+    let mut got = Vec::new();
+    let mut cache = FrameCache::default();
+    for c in &chunks {
+        b.read_chunk(c, &mut cache, 0, i64::MAX, &mut got).unwrap();
+    }
+    assert_eq!(got, s);
+}
