@@ -1,6 +1,9 @@
 //! The evaluator: loads every selector once, then evaluates the expression
 //! tree step by step (`Evaluator::eval(expr, t)`).
 //!
+//! Range queries evaluate what they can series by series over all steps
+//! instead (`eval/range.rs`).
+//!
 //! Owns the engine entry points, the internal value types, selectors,
 //! subqueries, sample accounting, timeouts and the final name removal.
 //! Binary operators live in `eval/binary.rs`, functions and aggregations in
@@ -14,6 +17,7 @@
 mod annotations;
 mod binary;
 mod position;
+mod range;
 mod selector;
 
 use crate::{EngineOptions, QueryError, QueryOutput, QueryStats, Value, VectorSample};
@@ -115,6 +119,32 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryOutput, QueryError> {
+        self.range_query_impl(querier, query, start_ms, end_ms, step_ms, true)
+    }
+
+    /// [`Engine::range_query`] with evaluation strictly step by step, to
+    /// check the range evaluation (`eval/range.rs`) against.
+    #[cfg(test)]
+    pub(crate) fn range_query_stepwise(
+        &self,
+        querier: &dyn Querier,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryOutput, QueryError> {
+        self.range_query_impl(querier, query, start_ms, end_ms, step_ms, false)
+    }
+
+    fn range_query_impl(
+        &self,
+        querier: &dyn Querier,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        by_series: bool,
+    ) -> Result<QueryOutput, QueryError> {
         if step_ms <= 0 {
             return Err(QueryError::BadData(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
@@ -147,6 +177,13 @@ impl Engine {
         }
         let mut ev = Evaluator::new(&self.opts, query, start_ms, end_ms, step_ms);
         ev.prepare(querier, &expr)?;
+        if by_series {
+            if let Some(series) = ev.range_query_direct(&expr)? {
+                let value = Value::Matrix(finish_matrix(series)?);
+                return Ok(ev.output(value));
+            }
+            ev.precompute(&expr)?;
+        }
         let mut series: Vec<RangeSeries> = Vec::new();
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut total_points = 0usize;
@@ -331,6 +368,8 @@ pub(crate) struct Evaluator<'a> {
     stats: QueryStats,
     /// Calls and aggregations in source order, for annotation positions.
     calls: Vec<(usize, String)>,
+    /// Sub-expressions computed for the whole range (keyed by node address).
+    precomputed: HashMap<usize, range::Precomputed>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -351,6 +390,7 @@ impl<'a> Evaluator<'a> {
             step_samples: 0,
             stats: QueryStats::default(),
             calls: Vec::new(),
+            precomputed: HashMap::new(),
         }
     }
 
@@ -413,6 +453,11 @@ impl<'a> Evaluator<'a> {
     /// Evaluates `expr` at time `t` (ms).
     pub(crate) fn eval(&mut self, expr: &Expr, t: i64) -> Result<EvalValue, QueryError> {
         self.tick()?;
+        if !self.precomputed.is_empty() {
+            if let Some(v) = self.take_precomputed(expr, t)? {
+                return Ok(EvalValue::Vector(v));
+            }
+        }
         match expr {
             Expr::NumberLiteral(n) => Ok(EvalValue::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(EvalValue::String(s.val.clone())),

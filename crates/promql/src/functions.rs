@@ -7,8 +7,8 @@
 //!   `label_replace`, `histogram_quantile`, date functions, …).
 //! - `aggregate`: `sum`, `topk`, `quantile`, … with `by`/`without`.
 
-mod aggregate;
-mod rollup;
+pub(crate) mod aggregate;
+pub(crate) mod rollup;
 mod transform;
 
 use crate::eval::{EvalValue, Evaluator};

@@ -12,6 +12,10 @@
 //! - Evaluation then runs step by step: `eval(expr, t)` computes the value of
 //!   an expression at one time, reading the preloaded samples with binary
 //!   searches. Subqueries evaluate their inner expression at their own steps.
+//! - Range queries first evaluate selectors, range functions over matrix
+//!   selectors and simple aggregations of those series by series over all
+//!   steps (sliding windows, group of each series computed once), with the
+//!   same results as step-by-step evaluation (`eval/range.rs`).
 //! - The metric name is removed late ("delayed name removal", as Prometheus 3
 //!   with `promql-delayed-name-removal`): operations only mark samples, and
 //!   names are dropped when the result is returned.

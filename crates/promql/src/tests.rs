@@ -318,3 +318,246 @@ mod fuzz {
         }
     }
 }
+
+/// ~3,200 series (node CPU counters and histogram buckets) with samples
+/// every 15 s for 1 h 10 m, for the timing test below.
+fn bench_storage() -> MemStorage {
+    let s = MemStorage::new();
+    let n_samples = 280;
+    for inst in 0..100 {
+        let instance = format!("host-{inst}");
+        for cpu in 0..2 {
+            for mode in ["idle", "user", "system", "iowait", "irq", "nice", "softirq", "steal"] {
+                let cpu = cpu.to_string();
+                let labels = Labels::from_pairs(&[
+                    ("__name__", "node_cpu_seconds_total"),
+                    ("cpu", cpu.as_str()),
+                    ("instance", instance.as_str()),
+                    ("mode", mode),
+                ]);
+                let samples: Vec<Sample> = (0..n_samples)
+                    .map(|i| Sample::new(i as i64 * 15_000, (i * (inst + 1)) as f64 * 0.37))
+                    .collect();
+                s.add(labels, &samples);
+            }
+        }
+        for (bi, le) in [
+            "0.005", "0.01", "0.05", "0.1", "0.5", "1", "5", "10", "30", "60", "120", "240", "+Inf",
+        ]
+        .iter()
+        .enumerate()
+        {
+            for handler in ["/a", "/b"] {
+                let labels = Labels::from_pairs(&[
+                    ("__name__", "http_request_duration_seconds_bucket"),
+                    ("handler", handler),
+                    ("instance", instance.as_str()),
+                    ("le", le),
+                ]);
+                let samples: Vec<Sample> = (0..n_samples)
+                    .map(|i| Sample::new(i as i64 * 15_000, (i * (bi + 1) * (inst % 7 + 1)) as f64))
+                    .collect();
+                s.add(labels, &samples);
+            }
+        }
+    }
+    s
+}
+
+/// Times range queries over ~3,200 series × 1 h at 15 s; prints only.
+/// Run with `cargo test -p promql --release range_query_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn range_query_timing() {
+    let s = bench_storage();
+    let q = s.querier(&model::TenantId::default()).expect("querier");
+    let engine = Engine::default();
+    for query in [
+        "sum by (instance) (rate(node_cpu_seconds_total[5m]))",
+        "sum by (mode) (node_cpu_seconds_total)",
+        "rate(node_cpu_seconds_total[5m])",
+        "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
+    ] {
+        let started = std::time::Instant::now();
+        let mut points = 0;
+        for _ in 0..3 {
+            let out = engine
+                .range_query(&*q, query, 600_000, 4_200_000, 15_000)
+                .expect("query");
+            if let Value::Matrix(m) = out.value {
+                points = m.iter().map(|s| s.samples.len()).sum::<usize>();
+            }
+        }
+        println!("{query}: {:?} per query, {points} points", started.elapsed() / 3);
+    }
+}
+
+/// Renders a whole query output (values bit for bit, warnings, stats).
+fn render_output(out: &Result<crate::QueryOutput, QueryError>) -> String {
+    match out {
+        Err(e) => format!("error: {e}"),
+        Ok(o) => {
+            let value = match &o.value {
+                Value::Matrix(m) => m
+                    .iter()
+                    .map(|s| {
+                        let pts: Vec<String> = s
+                            .samples
+                            .iter()
+                            .map(|p| format!("{}@{:x}", p.t, p.v.to_bits()))
+                            .collect();
+                        format!("{} {}", s.labels, pts.join(" "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                other => render(other),
+            };
+            format!("{value}\nwarnings: {:?}\nstats: {:?}", o.warnings, o.stats)
+        }
+    }
+}
+
+/// Range evaluation series by series gives exactly the step-by-step results.
+#[test]
+fn range_evaluation_matches_step_by_step() {
+    let s = MemStorage::new();
+    for (i, (name, job, inst)) in [
+        ("c_total", "a", "0"),
+        ("c_total", "a", "1"),
+        ("c_total", "b", "0"),
+        ("g", "a", "0"),
+        ("g", "b", "1"),
+        ("g", "b", "2"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut samples = Vec::new();
+        for j in 0..200i64 {
+            // Gaps, resets, staleness markers, NaN, negative zero and infinities.
+            if (j + i as i64) % 17 == 3 || (i == 2 && (60..90).contains(&j)) {
+                continue;
+            }
+            let v = match (i, j % 41) {
+                (_, 40) => STALE_NAN,
+                (3, 7) => f64::NAN,
+                (4, 9) => f64::INFINITY,
+                (5, 11) => -0.0,
+                _ if name.ends_with("_total") => ((j * (i as i64 + 1)) % 137) as f64 * 1.5,
+                _ => ((j * 7919 + i as i64 * 13) % 101) as f64 / 3.0 - 10.0,
+            };
+            samples.push(Sample::new(j * 13_000 + i as i64 * 1_000, v));
+        }
+        s.add(
+            Labels::from_pairs(&[("__name__", name), ("job", job), ("instance", inst)]),
+            &samples,
+        );
+    }
+    // Sparse series on step-aligned times, so window and lookback edges matter.
+    for (name, inst) in [("g", "3"), ("c_total", "3")] {
+        let samples: Vec<Sample> = (0..45i64)
+            .filter(|j| j % 7 < 2 || j % 11 == 0)
+            .map(|j| Sample::new(j * 60_000, (j % 5) as f64))
+            .collect();
+        s.add(
+            Labels::from_pairs(&[("__name__", name), ("job", "c"), ("instance", inst)]),
+            &samples,
+        );
+    }
+    let q = s.querier(&model::TenantId::default()).expect("querier");
+    let engine = Engine::default();
+    let mut queries: Vec<String> = Vec::new();
+    let funcs = [
+        "rate",
+        "increase",
+        "delta",
+        "irate",
+        "idelta",
+        "deriv",
+        "resets",
+        "changes",
+        "avg_over_time",
+        "sum_over_time",
+        "count_over_time",
+        "min_over_time",
+        "max_over_time",
+        "first_over_time",
+        "last_over_time",
+        "present_over_time",
+        "stddev_over_time",
+        "stdvar_over_time",
+        "mad_over_time",
+        "ts_of_first_over_time",
+        "ts_of_last_over_time",
+        "ts_of_min_over_time",
+        "ts_of_max_over_time",
+    ];
+    for f in funcs {
+        queries.push(format!("{f}(c_total[1m])"));
+        queries.push(format!("{f}({{__name__=~\"g|c_total\"}}[2m] offset 30s)"));
+        queries.push(format!("sum by (job) ({f}(g[45s]))"));
+    }
+    for op in ["sum", "avg", "count", "group", "max", "min", "stddev", "stdvar"] {
+        for m in [
+            "",
+            " by (job)",
+            " without (instance)",
+            " by (__name__)",
+            " without (job, instance)",
+        ] {
+            queries.push(format!("{op}{m} ({{__name__=~\"g|c_total\"}})"));
+            queries.push(format!("{op}{m} (rate({{__name__=~\"g|c_total\"}}[1m]))"));
+            queries.push(format!("{op}{m} (last_over_time(g[1m] @ 1000))"));
+        }
+    }
+    for extra in [
+        "g",
+        "g offset 1m",
+        "c_total @ 600",
+        "(g)",
+        "histogram_quantile(0.9, sum by (le) (rate(c_total[1m])))",
+        "sum(rate(c_total[1m])) / sum(rate(g[1m]))",
+        "-sum by (job) (g) + on(job) group_left count by (job) (g)",
+        "topk(2, sum by (job, instance) (rate(c_total[1m])))",
+        "timestamp(g) - sum(g)",
+        "sum(g) or sum(c_total)",
+        "max_over_time(sum(rate(c_total[1m]))[2m:30s])",
+        "sum(rate(g[1m])) + sum(rate(g[1m]))",
+        "label_replace(sum by (job) (g), \"x\", \"$1\", \"job\", \"(.*)\")",
+        "count by (job) (g) > 1",
+        "sum(g{job=\"none\"})",
+        "absent(sum(nonexistent))",
+    ] {
+        queries.push(extra.to_string());
+    }
+    for query in &queries {
+        for (start, end, step) in [
+            (0, 2_600_000, 15_000),
+            (100_000, 1_000_000, 7_000),
+            (-300_000, 400_000, 60_000),
+        ] {
+            let fast = engine.range_query(&*q, query, start, end, step);
+            let slow = engine.range_query_stepwise(&*q, query, start, end, step);
+            assert_eq!(
+                render_output(&fast),
+                render_output(&slow),
+                "{query} {start} {end} {step}"
+            );
+        }
+    }
+    // Limits give the same errors.
+    let small = Engine::new(EngineOptions {
+        max_samples: 40,
+        ..EngineOptions::default()
+    });
+    for query in [
+        "sum(rate(c_total[5m]))",
+        "g",
+        "rate(g[1m])",
+        "sum(rate(c_total[5m])) * 2",
+    ] {
+        let fast = small.range_query(&*q, query, 0, 2_600_000, 15_000);
+        let slow = small.range_query_stepwise(&*q, query, 0, 2_600_000, 15_000);
+        assert_eq!(render_output(&fast), render_output(&slow), "{query}");
+    }
+}

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use storage_api::{Querier, SelectHints, Series};
 
 /// The node address used to key preloaded data.
-fn key(vs: &VectorSelector) -> usize {
+pub(super) fn key(vs: &VectorSelector) -> usize {
     vs as *const VectorSelector as usize
 }
 
@@ -136,7 +136,7 @@ impl Evaluator<'_> {
         }
     }
 
-    fn reference_time(&self, at: &Option<promql_parser::parser::AtModifier>, offset: i64, t: i64) -> i64 {
+    pub(super) fn reference_time(&self, at: &Option<promql_parser::parser::AtModifier>, offset: i64, t: i64) -> i64 {
         match at {
             Some(a) => self.at_ms(a),
             None => t,

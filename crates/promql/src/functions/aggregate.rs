@@ -14,9 +14,11 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use std::collections::HashMap;
 
 /// Running state of one group.
-struct Group {
-    labels: Labels,
-    drop_name: bool,
+pub(crate) struct Group {
+    /// The group's labels.
+    pub(crate) labels: Labels,
+    /// Some sample of the group has its name marked for removal.
+    pub(crate) drop_name: bool,
     value: f64,
     kahan_c: f64,
     mean: f64,
@@ -26,16 +28,110 @@ struct Group {
 }
 
 impl Group {
-    fn new(labels: Labels, s: &InstantSample) -> Self {
-        Group {
+    /// A group holding its first sample (value `v`) for aggregation `op`.
+    pub(crate) fn start(op: &str, labels: Labels, v: f64, drop_name: bool) -> Self {
+        let mut g = Group {
             labels,
-            drop_name: s.drop_name,
-            value: s.v,
+            drop_name,
+            value: v,
             kahan_c: 0.0,
-            mean: s.v,
+            mean: v,
             count: 1.0,
             incremental_mean: false,
             values: Vec::new(),
+        };
+        match op {
+            "stddev" | "stdvar" => {
+                // The first sample goes through the update too, so NaN/Inf propagate.
+                g.value = 0.0;
+                g.mean = 0.0;
+                g.count = 0.0;
+                g.count += 1.0;
+                let delta = v - g.mean;
+                g.mean += delta / g.count;
+                g.value += delta * (v - g.mean);
+            }
+            "quantile" => g.values.push(v),
+            _ => {}
+        }
+        g
+    }
+
+    /// Adds one more sample to the group.
+    pub(crate) fn add(&mut self, op: &str, v: f64, drop_name: bool) -> Result<(), QueryError> {
+        let g = self;
+        g.drop_name |= drop_name;
+        match op {
+            "sum" => {
+                (g.value, g.kahan_c) = kahan_sum_inc(v, g.value, g.kahan_c);
+            }
+            "avg" => {
+                g.count += 1.0;
+                if !g.incremental_mean {
+                    let (nv, nc) = kahan_sum_inc(v, g.value, g.kahan_c);
+                    if !nv.is_infinite() {
+                        g.value = nv;
+                        g.kahan_c = nc;
+                        return Ok(());
+                    }
+                    g.incremental_mean = true;
+                    g.mean = g.value / (g.count - 1.0);
+                    g.kahan_c /= g.count - 1.0;
+                }
+                let q = (g.count - 1.0) / g.count;
+                (g.mean, g.kahan_c) = kahan_sum_inc(v / g.count, q * g.mean, q * g.kahan_c);
+            }
+            "count" => g.count += 1.0,
+            "group" => {}
+            "max" => {
+                if g.value < v || g.value.is_nan() {
+                    g.value = v;
+                }
+            }
+            "min" => {
+                if g.value > v || g.value.is_nan() {
+                    g.value = v;
+                }
+            }
+            "stddev" | "stdvar" => {
+                g.count += 1.0;
+                let delta = v - g.mean;
+                g.mean += delta / g.count;
+                g.value += delta * (v - g.mean);
+            }
+            "quantile" => g.values.push(v),
+            other => return Err(QueryError::Execution(format!("aggregation {other:?} is not supported"))),
+        }
+        Ok(())
+    }
+
+    /// The group's result.
+    pub(crate) fn finish(&mut self, op: &str, param: f64) -> f64 {
+        let g = self;
+        match op {
+            "sum" => {
+                if g.value.is_infinite() {
+                    g.value
+                } else {
+                    g.value + g.kahan_c
+                }
+            }
+            "avg" => {
+                if g.incremental_mean {
+                    g.mean + g.kahan_c
+                } else if g.value.is_infinite() {
+                    g.value / g.count
+                } else {
+                    g.value / g.count + g.kahan_c / g.count
+                }
+            }
+            "count" => g.count,
+            "group" => 1.0,
+            "max" | "min" => g.value,
+            "stdvar" => g.value / g.count,
+            "stddev" => (g.value / g.count).sqrt(),
+            "quantile" => quantile(param, &mut g.values),
+            _ => f64::NAN,
         }
     }
 }
@@ -243,100 +339,17 @@ impl Evaluator<'_> {
         let mut index: HashMap<Labels, usize> = HashMap::new();
         for s in input {
             let key = grouping(&s.labels);
-            let i = match index.get(&key) {
-                Some(&i) => i,
+            match index.get(&key) {
+                Some(&i) => groups[i].add(op, s.v, s.drop_name)?,
                 None => {
                     index.insert(key.clone(), groups.len());
-                    let mut g = Group::new(key, &s);
-                    match op {
-                        "stddev" | "stdvar" => {
-                            // The first sample goes through the update too, so NaN/Inf propagate.
-                            g.value = 0.0;
-                            g.mean = 0.0;
-                            g.count = 0.0;
-                            g.count += 1.0;
-                            let delta = s.v - g.mean;
-                            g.mean += delta / g.count;
-                            g.value += delta * (s.v - g.mean);
-                        }
-                        "quantile" => g.values.push(s.v),
-                        _ => {}
-                    }
-                    groups.push(g);
-                    continue;
+                    groups.push(Group::start(op, key, s.v, s.drop_name));
                 }
-            };
-            let g = &mut groups[i];
-            g.drop_name |= s.drop_name;
-            match op {
-                "sum" => {
-                    (g.value, g.kahan_c) = kahan_sum_inc(s.v, g.value, g.kahan_c);
-                }
-                "avg" => {
-                    g.count += 1.0;
-                    if !g.incremental_mean {
-                        let (nv, nc) = kahan_sum_inc(s.v, g.value, g.kahan_c);
-                        if !nv.is_infinite() {
-                            g.value = nv;
-                            g.kahan_c = nc;
-                            continue;
-                        }
-                        g.incremental_mean = true;
-                        g.mean = g.value / (g.count - 1.0);
-                        g.kahan_c /= g.count - 1.0;
-                    }
-                    let q = (g.count - 1.0) / g.count;
-                    (g.mean, g.kahan_c) = kahan_sum_inc(s.v / g.count, q * g.mean, q * g.kahan_c);
-                }
-                "count" => g.count += 1.0,
-                "group" => {}
-                "max" => {
-                    if g.value < s.v || g.value.is_nan() {
-                        g.value = s.v;
-                    }
-                }
-                "min" => {
-                    if g.value > s.v || g.value.is_nan() {
-                        g.value = s.v;
-                    }
-                }
-                "stddev" | "stdvar" => {
-                    g.count += 1.0;
-                    let delta = s.v - g.mean;
-                    g.mean += delta / g.count;
-                    g.value += delta * (s.v - g.mean);
-                }
-                "quantile" => g.values.push(s.v),
-                other => return Err(QueryError::Execution(format!("aggregation {other:?} is not supported"))),
             }
         }
         let mut out = Vec::with_capacity(groups.len());
         for mut g in groups {
-            let v = match op {
-                "sum" => {
-                    if g.value.is_infinite() {
-                        g.value
-                    } else {
-                        g.value + g.kahan_c
-                    }
-                }
-                "avg" => {
-                    if g.incremental_mean {
-                        g.mean + g.kahan_c
-                    } else if g.value.is_infinite() {
-                        g.value / g.count
-                    } else {
-                        g.value / g.count + g.kahan_c / g.count
-                    }
-                }
-                "count" => g.count,
-                "group" => 1.0,
-                "max" | "min" => g.value,
-                "stdvar" => g.value / g.count,
-                "stddev" => (g.value / g.count).sqrt(),
-                "quantile" => quantile(param, &mut g.values),
-                _ => f64::NAN,
-            };
+            let v = g.finish(op, param);
             out.push(InstantSample {
                 labels: g.labels,
                 t,

@@ -14,12 +14,12 @@ use promql_parser::parser::{Call, Expr};
 
 /// The window a range argument covers at one evaluation: `(start, end]` in ms.
 #[derive(Debug, Clone, Copy)]
-struct Window {
-    start: i64,
-    end: i64,
+pub(crate) struct Window {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
 }
 
-fn unwrap_parens(mut e: &Expr) -> &Expr {
+pub(crate) fn unwrap_parens(mut e: &Expr) -> &Expr {
     while let Expr::Paren(p) = e {
         e = &p.expr;
     }
@@ -133,84 +133,11 @@ impl Evaluator<'_> {
         let mut out = Vec::with_capacity(matrix.len());
         for series in matrix {
             let RangeSeries { labels, points, .. } = series;
-            let v = match name {
-                "rate" => extrapolated_rate(&points, window, true, true),
-                "increase" => extrapolated_rate(&points, window, true, false),
-                "delta" => extrapolated_rate(&points, window, false, false),
-                "irate" => instant_value(&points, true),
-                "idelta" => instant_value(&points, false),
-                "deriv" => (points.len() >= 2).then(|| linear_regression(&points, points[0].t).0),
-                "predict_linear" => (points.len() >= 2).then(|| {
-                    let (slope, intercept) = linear_regression(&points, t);
-                    slope * params.first().copied().unwrap_or(f64::NAN) + intercept
-                }),
-                "resets" => Some(points.windows(2).filter(|w| w[1].v < w[0].v).count() as f64),
-                "changes" => Some(
-                    points
-                        .windows(2)
-                        .filter(|w| !(w[1].v == w[0].v || (w[1].v.is_nan() && w[0].v.is_nan())))
-                        .count() as f64,
-                ),
-                "double_exponential_smoothing" => double_exponential_smoothing(
-                    &points,
-                    params.first().copied().unwrap_or(f64::NAN),
-                    params.get(1).copied().unwrap_or(f64::NAN),
-                ),
-                "avg_over_time" => Some(avg_over_time(&points)),
-                "sum_over_time" => Some(sum_over_time(&points)),
-                "count_over_time" => Some(points.len() as f64),
-                "min_over_time" => {
-                    Some(
-                        points
-                            .iter()
-                            .skip(1)
-                            .fold(points[0].v, |m, p| if p.v < m || m.is_nan() { p.v } else { m }),
-                    )
-                }
-                "max_over_time" => {
-                    Some(
-                        points
-                            .iter()
-                            .skip(1)
-                            .fold(points[0].v, |m, p| if p.v > m || m.is_nan() { p.v } else { m }),
-                    )
-                }
-                "first_over_time" => points.first().map(|p| p.v),
-                "last_over_time" => points.last().map(|p| p.v),
-                "present_over_time" => Some(1.0),
-                "stddev_over_time" => Some(variance_over_time(&points).sqrt()),
-                "stdvar_over_time" => Some(variance_over_time(&points)),
-                "quantile_over_time" => {
-                    let mut values: Vec<f64> = points.iter().map(|p| p.v).collect();
-                    Some(quantile(params.first().copied().unwrap_or(f64::NAN), &mut values))
-                }
-                "mad_over_time" => {
-                    let mut values: Vec<f64> = points.iter().map(|p| p.v).collect();
-                    let median = quantile(0.5, &mut values);
-                    let mut dev: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
-                    Some(quantile(0.5, &mut dev))
-                }
-                "ts_of_first_over_time" => points.first().map(|p| p.t as f64 / 1000.0),
-                "ts_of_last_over_time" => points.last().map(|p| p.t as f64 / 1000.0),
-                "ts_of_min_over_time" => ts_of_extreme(&points, |a, b| a <= b),
-                "ts_of_max_over_time" => ts_of_extreme(&points, |a, b| a >= b),
-                _ => None,
-            };
-            if name == "rate" || name == "increase" {
-                if let Some(metric) = labels.metric_name() {
-                    if points.len() >= 2
-                        && !["_total", "_sum", "_count", "_bucket"]
-                            .iter()
-                            .any(|s| metric.ends_with(s))
-                    {
-                        let pos = self.arg_position(call, 0);
-                        self.annotations.info(
-                            &format!(
-                                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"{metric}\""
-                            ),
-                            pos,
-                        );
-                    }
+            let v = rollup_value(name, &points, window, t, &params);
+            if points.len() >= 2 {
+                if let Some(metric) = not_counter_name(name, &labels) {
+                    let pos = self.arg_position(call, 0);
+                    self.annotations.info(&not_counter_message(metric), pos);
                 }
             }
             if let Some(v) = v {
@@ -224,6 +151,88 @@ impl Evaluator<'_> {
         }
         Ok(Some(EvalValue::Vector(out)))
     }
+}
+
+/// The value of range function `name` over the non-empty `points` of one
+/// series in `window`, evaluated at `t` with scalar parameters `params`.
+pub(crate) fn rollup_value(name: &str, points: &[Sample], window: Window, t: i64, params: &[f64]) -> Option<f64> {
+    match name {
+        "rate" => extrapolated_rate(points, window, true, true),
+        "increase" => extrapolated_rate(points, window, true, false),
+        "delta" => extrapolated_rate(points, window, false, false),
+        "irate" => instant_value(points, true),
+        "idelta" => instant_value(points, false),
+        "deriv" => (points.len() >= 2).then(|| linear_regression(points, points[0].t).0),
+        "predict_linear" => (points.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(points, t);
+            slope * params.first().copied().unwrap_or(f64::NAN) + intercept
+        }),
+        "resets" => Some(points.windows(2).filter(|w| w[1].v < w[0].v).count() as f64),
+        "changes" => Some(
+            points
+                .windows(2)
+                .filter(|w| !(w[1].v == w[0].v || (w[1].v.is_nan() && w[0].v.is_nan())))
+                .count() as f64,
+        ),
+        "double_exponential_smoothing" => double_exponential_smoothing(
+            points,
+            params.first().copied().unwrap_or(f64::NAN),
+            params.get(1).copied().unwrap_or(f64::NAN),
+        ),
+        "avg_over_time" => Some(avg_over_time(points)),
+        "sum_over_time" => Some(sum_over_time(points)),
+        "count_over_time" => Some(points.len() as f64),
+        "min_over_time" => Some(
+            points
+                .iter()
+                .skip(1)
+                .fold(points[0].v, |m, p| if p.v < m || m.is_nan() { p.v } else { m }),
+        ),
+        "max_over_time" => Some(
+            points
+                .iter()
+                .skip(1)
+                .fold(points[0].v, |m, p| if p.v > m || m.is_nan() { p.v } else { m }),
+        ),
+        "first_over_time" => points.first().map(|p| p.v),
+        "last_over_time" => points.last().map(|p| p.v),
+        "present_over_time" => Some(1.0),
+        "stddev_over_time" => Some(variance_over_time(points).sqrt()),
+        "stdvar_over_time" => Some(variance_over_time(points)),
+        "quantile_over_time" => {
+            let mut values: Vec<f64> = points.iter().map(|p| p.v).collect();
+            Some(quantile(params.first().copied().unwrap_or(f64::NAN), &mut values))
+        }
+        "mad_over_time" => {
+            let mut values: Vec<f64> = points.iter().map(|p| p.v).collect();
+            let median = quantile(0.5, &mut values);
+            let mut dev: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
+            Some(quantile(0.5, &mut dev))
+        }
+        "ts_of_first_over_time" => points.first().map(|p| p.t as f64 / 1000.0),
+        "ts_of_last_over_time" => points.last().map(|p| p.t as f64 / 1000.0),
+        "ts_of_min_over_time" => ts_of_extreme(points, |a, b| a <= b),
+        "ts_of_max_over_time" => ts_of_extreme(points, |a, b| a >= b),
+        _ => None,
+    }
+}
+
+/// The metric name of a series `rate`/`increase` should warn about: one whose
+/// name does not look like a counter's (callers check for two samples or more).
+pub(crate) fn not_counter_name<'l>(name: &str, labels: &'l model::Labels) -> Option<&'l str> {
+    if name != "rate" && name != "increase" {
+        return None;
+    }
+    let metric = labels.metric_name()?;
+    (!["_total", "_sum", "_count", "_bucket"]
+        .iter()
+        .any(|s| metric.ends_with(s)))
+    .then_some(metric)
+}
+
+/// The info for [`not_counter_name`].
+pub(crate) fn not_counter_message(metric: &str) -> String {
+    format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"{metric}\"")
 }
 
 /// Formats like Go's `%f` (six decimals), for error messages.
