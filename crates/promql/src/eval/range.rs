@@ -55,7 +55,8 @@ const SLIDING_FUNCS: [&str; 23] = [
 /// Aggregations without a parameter, accumulated per group and step.
 const AGG_OPS: [&str; 8] = ["sum", "avg", "count", "group", "max", "min", "stddev", "stdvar"];
 
-/// Groups × steps above which a sub-expression is left to step-by-step evaluation.
+/// Output series × steps above which a sub-expression under a step-by-step
+/// parent is left to step-by-step evaluation (memory bound).
 const MAX_PRECOMPUTED_POINTS: usize = 4_000_000;
 
 /// An expression producing one output series per loaded series.
@@ -162,20 +163,26 @@ impl Evaluator<'_> {
         Ok(())
     }
 
-    /// Evaluates `expr` at every step if it has a supported shape (a plain
-    /// selector is accepted only when `allow_selector`).
+    /// Evaluates `expr` at every step if it has a supported shape. A plain
+    /// selector is accepted, and no size bound applies, only when
+    /// `allow_selector` (the whole query).
     fn eval_range_node(&self, expr: &Expr, allow_selector: bool) -> Result<Option<RangeResult>, QueryError> {
         if self.step <= 0 {
             return Ok(None);
         }
         if let Some(src) = Source::of(expr) {
-            if matches!(src, Source::Selector(_)) && !allow_selector {
-                return Ok(None);
+            if !allow_selector {
+                // Under step-by-step parents: not plain selectors (nothing to
+                // gain) nor results too big to hold for the whole range.
+                let points = self.loaded(src.selector()).len().saturating_mul(self.num_steps());
+                if matches!(src, Source::Selector(_)) || points > MAX_PRECOMPUTED_POINTS {
+                    return Ok(None);
+                }
             }
             return self.eval_source(&src).map(Some);
         }
         if let Expr::Aggregate(a) = unwrap_parens(expr) {
-            return self.eval_range_aggregate(a);
+            return self.eval_range_aggregate(a, !allow_selector);
         }
         Ok(None)
     }
@@ -301,7 +308,7 @@ impl Evaluator<'_> {
         })
     }
 
-    fn eval_range_aggregate(&self, a: &AggregateExpr) -> Result<Option<RangeResult>, QueryError> {
+    fn eval_range_aggregate(&self, a: &AggregateExpr, bounded: bool) -> Result<Option<RangeResult>, QueryError> {
         let op = a.op.to_string().to_ascii_lowercase();
         if !AGG_OPS.contains(&op.as_str()) || a.param.is_some() {
             return Ok(None);
@@ -336,7 +343,7 @@ impl Evaluator<'_> {
         }
         drop(index);
         let n = self.num_steps();
-        if groups.len().saturating_mul(n) > MAX_PRECOMPUTED_POINTS {
+        if bounded && groups.len().saturating_mul(n) > MAX_PRECOMPUTED_POINTS {
             return Ok(None);
         }
         let mut counts = vec![0usize; n];
