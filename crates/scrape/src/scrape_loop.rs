@@ -22,10 +22,11 @@
 
 use crate::exposition::{parse_series, Entry, Format, Parser, ACCEPT_HEADER};
 use crate::relabel::{relabel, RelabelConfig};
+use ahash::{AHashMap, AHashSet};
 use model::{Label, Labels, Sample, TenantId, METRIC_NAME, STALE_NAN};
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -123,9 +124,9 @@ struct CacheEntry {
 /// State kept between scrapes.
 #[derive(Default)]
 struct LoopState {
-    cache: HashMap<Box<str>, CacheEntry>,
+    cache: AHashMap<Box<str>, CacheEntry>,
     /// Series appended by the last successful scrape (without explicit timestamps).
-    prev: HashMap<u64, Labels>,
+    prev: AHashMap<u64, Labels>,
     generation: u64,
     metadata_hash: u64,
     report_labels: Vec<Labels>,
@@ -489,11 +490,12 @@ impl LoopState {
         };
         let mut bad_lines = 0usize;
         let mut first_bad = String::new();
-        let mut current: HashSet<u64> = HashSet::with_capacity(self.prev.len());
-        let mut explicit: HashSet<u64> = HashSet::new();
+        let mut current: AHashSet<u64> = AHashSet::with_capacity(self.prev.len());
+        let mut explicit: AHashSet<u64> = AHashSet::new();
         let mut added: Vec<(u64, Labels)> = Vec::new();
         let mut meta_lines: Vec<(&str, &'static str, std::borrow::Cow<'_, str>)> = Vec::new();
-        let mut meta_hasher = std::collections::hash_map::DefaultHasher::new();
+        // Compared only with the previous scrape's: fixed seeds are enough.
+        let mut meta_hasher = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
         let generation = self.generation;
         for item in Parser::new(body, format) {
             let sample = match item {

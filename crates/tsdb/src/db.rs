@@ -1,7 +1,7 @@
 //! One tenant's database: options, opening, the append path and deletions.
 
 use crate::block::reader::BlockReader;
-use crate::head::{pack_with_hash, Head, MemSeries};
+use crate::head::{Head, MemSeries, PackedBatch};
 use crate::record::{self, RefSample};
 use crate::store::{BlockStore, LocalStore};
 use crate::TsdbError;
@@ -218,7 +218,7 @@ impl Db {
         let window = self.opts.out_of_order_window_ms;
         let max_valid = now.saturating_add(self.opts.max_future_ms);
 
-        let packed: Vec<(u64, Box<[u8]>)> = batch.iter().map(|s| pack_with_hash(&s.labels)).collect();
+        let packed = PackedBatch::new(batch.iter().map(|s| &s.labels));
         let mut report = AppendReport::default();
         let series = self.resolve_series(&packed, &batch, &mut report)?;
 
@@ -232,8 +232,7 @@ impl Db {
                 if data.removed {
                     // Dropped from the head while we were looking: make a new one.
                     drop(data);
-                    let (hash, p) = &packed[i];
-                    series = self.create_series(&[(*hash, p)])?.remove(0);
+                    series = self.create_series(&[packed.get(i)])?.remove(0);
                     continue;
                 }
                 let min_inorder = self.head.min_inorder_t.load(Ordering::Relaxed);
@@ -337,11 +336,11 @@ impl Db {
     /// the series limit (recorded in the report).
     fn resolve_series(
         &self,
-        packed: &[(u64, Box<[u8]>)],
+        packed: &PackedBatch,
         batch: &[SeriesSamples],
         report: &mut AppendReport,
     ) -> Result<Vec<Option<Arc<MemSeries>>>, TsdbError> {
-        let mut out: Vec<Option<Arc<MemSeries>>> = packed.iter().map(|(h, p)| self.head.get(*h, p)).collect();
+        let mut out = self.head.get_many(packed.iter());
         let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
         if missing.is_empty() {
             return Ok(out);
@@ -354,10 +353,7 @@ impl Db {
                 .saturating_sub(self.head.num_series())
                 .min(missing.len());
         }
-        let wanted: Vec<(u64, &[u8])> = missing[..allowed]
-            .iter()
-            .map(|&i| (packed[i].0, &*packed[i].1))
-            .collect();
+        let wanted: Vec<(u64, &[u8])> = missing[..allowed].iter().map(|&i| packed.get(i)).collect();
         let created = self.create_series(&wanted)?;
         for (&i, s) in missing.iter().zip(created) {
             out[i] = Some(s);

@@ -33,9 +33,10 @@ use std::sync::Arc;
 #[derive(Default)]
 pub(crate) struct SeriesIndex {
     by_ref: AHashMap<u64, Arc<MemSeries>>,
-    /// Label-set hash to the series ref; a second series with the same hash
-    /// goes to `collisions` (rare: 64-bit hashes).
-    by_hash: AHashMap<u64, u64>,
+    /// Label-set hash to the series (not its ref: one probe less on the
+    /// append path); a second series with the same hash goes to
+    /// `collisions` (rare: 64-bit hashes).
+    by_hash: AHashMap<u64, Arc<MemSeries>>,
     collisions: AHashMap<u64, Vec<u64>>,
     /// name → value → sorted series refs.
     postings: AHashMap<Box<str>, BTreeMap<Box<str>, Vec<u64>>>,
@@ -44,8 +45,8 @@ pub(crate) struct SeriesIndex {
 impl SeriesIndex {
     fn lookup(&self, hash: u64, packed: &[u8]) -> Option<&Arc<MemSeries>> {
         let first = self.by_hash.get(&hash)?;
-        if let Some(s) = self.by_ref.get(first).filter(|s| &*s.labels == packed) {
-            return Some(s);
+        if *first.labels == *packed {
+            return Some(first);
         }
         self.collisions
             .get(&hash)?
@@ -72,7 +73,7 @@ impl SeriesIndex {
         }
         match self.by_hash.entry(hash) {
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(r);
+                e.insert(Arc::clone(&series));
             }
             std::collections::hash_map::Entry::Occupied(_) => self.collisions.entry(hash).or_default().push(r),
         }
@@ -88,12 +89,15 @@ impl SeriesIndex {
         for r in refs {
             if let Some(s) = self.by_ref.remove(r) {
                 let hash = s.hash;
-                if self.by_hash.get(&hash) == Some(r) {
+                if self.by_hash.get(&hash).is_some_and(|s| s.series_ref == *r) {
                     self.by_hash.remove(&hash);
                     // Promote a colliding series, if any.
                     if let Some(list) = self.collisions.get_mut(&hash) {
-                        if let Some(next) = list.pop() {
-                            self.by_hash.insert(hash, next);
+                        while let Some(next) = list.pop() {
+                            if let Some(s) = self.by_ref.get(&next) {
+                                self.by_hash.insert(hash, Arc::clone(s));
+                                break;
+                            }
                         }
                         if list.is_empty() {
                             self.collisions.remove(&hash);
@@ -184,9 +188,15 @@ impl Head {
         self.index.read().by_ref.len()
     }
 
-    /// Finds a series by label set.
-    pub(crate) fn get(&self, hash: u64, packed: &[u8]) -> Option<Arc<MemSeries>> {
-        self.index.read().lookup(hash, packed).cloned()
+    /// Finds series by label set, under one acquisition of the index lock.
+    pub(crate) fn get_many<'a>(
+        &self,
+        keys: impl ExactSizeIterator<Item = (u64, &'a [u8])>,
+    ) -> Vec<Option<Arc<MemSeries>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        let index = self.index.read();
+        out.extend(keys.map(|(hash, packed)| index.lookup(hash, packed).cloned()));
+        out
     }
 
     /// Creates the series that do not exist yet, under the index write lock.
@@ -329,8 +339,38 @@ pub(crate) fn model_hash(packed: &[u8]) -> u64 {
     ahash::RandomState::with_seeds(0x6861_6574, 0x6165, 0x7473, 0x6462).hash_one(packed)
 }
 
-/// Packs labels and computes their hash in one go.
-pub(crate) fn pack_with_hash(labels: &Labels) -> (u64, Box<[u8]>) {
-    let packed = packed::pack(labels);
-    (model_hash(&packed), packed)
+/// The packed label sets of a batch in one buffer, with their hashes: one
+/// allocation per batch instead of one per series.
+pub(crate) struct PackedBatch {
+    buf: Vec<u8>,
+    /// `(hash, end offset in buf)` per label set; each starts where the previous ends.
+    items: Vec<(u64, usize)>,
+}
+
+impl PackedBatch {
+    pub(crate) fn new<'a>(sets: impl ExactSizeIterator<Item = &'a Labels>) -> Self {
+        let mut items = Vec::with_capacity(sets.len());
+        let mut buf = Vec::with_capacity(sets.len() * 96);
+        for labels in sets {
+            let start = buf.len();
+            packed::pack_into(labels, &mut buf);
+            items.push((model_hash(&buf[start..]), buf.len()));
+        }
+        PackedBatch { buf, items }
+    }
+
+    /// The hash and packed form of the `i`th label set.
+    pub(crate) fn get(&self, i: usize) -> (u64, &[u8]) {
+        let start = if i == 0 { 0 } else { self.items[i - 1].1 };
+        let (hash, end) = self.items[i];
+        (hash, &self.buf[start..end])
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (u64, &[u8])> {
+        (0..self.len()).map(|i| self.get(i))
+    }
 }

@@ -10,15 +10,21 @@ use std::cmp::Ordering;
 const SEP: u8 = 0xff;
 
 /// Packs a label set.
+#[cfg(test)]
 pub(crate) fn pack(labels: &Labels) -> Box<[u8]> {
     let mut out = Vec::with_capacity(labels.byte_size() + 2 * labels.len());
+    pack_into(labels, &mut out);
+    out.into_boxed_slice()
+}
+
+/// Appends the packed form of a label set to `out` (no allocation of its own).
+pub(crate) fn pack_into(labels: &Labels, out: &mut Vec<u8>) {
     for l in labels {
         out.extend_from_slice(l.name.as_bytes());
         out.push(SEP);
         out.extend_from_slice(l.value.as_bytes());
         out.push(SEP);
     }
-    out.into_boxed_slice()
 }
 
 /// Iterates `(name, value)` pairs of a packed label set.
