@@ -173,9 +173,19 @@ fn bad_remote_write_input_is_refused_clearly_and_harms_nothing() {
     assert_eq!(status, 400, "invalid UTF-8: {text}");
     assert!(text.contains("UTF-8"), "{text}");
 
-    // A body over the size limit is refused before it is read whole.
-    let (status, text) = post_raw(&client, &base, vec![0u8; 40 << 20]);
-    assert_eq!(status, 413, "{text}");
+    // A body over the size limit is refused before it is read whole: a 413,
+    // or, when the server answers and closes while the client is still
+    // sending, a broken pipe on the client's side.
+    let big = client
+        .post(format!("{base}/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .body(vec![0u8; 40 << 20])
+        .send();
+    match big {
+        Ok(r) => assert_eq!(r.status().as_u16(), 413, "{:?}", r.text()),
+        Err(e) => assert!(e.is_request() || e.is_body(), "oversize body: {e}"),
+    }
 
     // A request that stops sending its body is answered, not left hanging forever.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", haetae.port)).expect("connect");
