@@ -140,7 +140,9 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-fn skip_string(b: &[u8], start: usize) -> usize {
+/// Index just past the quoted string starting at `start` (`"`, `'` or a
+/// backtick; backticks have no escapes), or the end of `b` if unterminated.
+pub(crate) fn skip_string(b: &[u8], start: usize) -> usize {
     let quote = b[start];
     let mut i = start + 1;
     while i < b.len() {

@@ -17,7 +17,7 @@
 mod annotations;
 mod binary;
 mod position;
-mod range;
+pub(crate) mod range;
 mod selector;
 
 use crate::{EngineOptions, QueryError, QueryOutput, QueryStats, Value, VectorSample};

@@ -470,31 +470,8 @@ fn range_evaluation_matches_step_by_step() {
     let q = s.querier(&model::TenantId::default()).expect("querier");
     let engine = Engine::default();
     let mut queries: Vec<String> = Vec::new();
-    let funcs = [
-        "rate",
-        "increase",
-        "delta",
-        "irate",
-        "idelta",
-        "deriv",
-        "resets",
-        "changes",
-        "avg_over_time",
-        "sum_over_time",
-        "count_over_time",
-        "min_over_time",
-        "max_over_time",
-        "first_over_time",
-        "last_over_time",
-        "present_over_time",
-        "stddev_over_time",
-        "stdvar_over_time",
-        "mad_over_time",
-        "ts_of_first_over_time",
-        "ts_of_last_over_time",
-        "ts_of_min_over_time",
-        "ts_of_max_over_time",
-    ];
+    // Every function the series-by-series path handles.
+    let funcs = crate::eval::range::SLIDING_FUNCS;
     for f in funcs {
         queries.push(format!("{f}(c_total[1m])"));
         queries.push(format!("{f}({{__name__=~\"g|c_total\"}}[2m] offset 30s)"));

@@ -6,6 +6,8 @@
 //! Positions are 1-based `(line, column)`, columns counted in bytes, as
 //! Prometheus prints them.
 
+use crate::duration_expr::skip_string;
+
 use super::Evaluator;
 use promql_parser::parser::{AggregateExpr, Call, Expr};
 
@@ -77,22 +79,6 @@ fn occurrences(query: &str, word: &str) -> Vec<usize> {
         i += 1;
     }
     out
-}
-
-fn skip_string(b: &[u8], start: usize) -> usize {
-    let quote = b[start];
-    let mut i = start + 1;
-    while i < b.len() {
-        if b[i] == b'\\' && quote != b'`' {
-            i += 2;
-            continue;
-        }
-        if b[i] == quote {
-            return i + 1;
-        }
-        i += 1;
-    }
-    b.len()
 }
 
 /// The offset of the start of argument `idx` of the call whose name starts at `start`.

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 /// Range functions without scalar parameters, evaluated series by series.
-const SLIDING_FUNCS: [&str; 23] = [
+pub(crate) const SLIDING_FUNCS: [&str; 23] = [
     "rate",
     "increase",
     "delta",
