@@ -103,14 +103,12 @@ impl DbQuerier {
             }
         }
         for s in self.db.head.select_series(matchers) {
-            let data = s.data.lock();
-            let overlaps = match (data.min_time(), data.last_t()) {
-                (Some(min), Some(max)) => min <= end && max >= start,
-                (Some(min), None) => min <= end,
-                _ => false,
+            // Oldest and newest samples held, in order or not: no decoding needed.
+            let overlaps = {
+                let data = s.data.lock();
+                matches!((data.min_time(), data.newest_t()), (Some(min), Some(max)) if min <= end && max >= start)
             };
-            drop(data);
-            if overlaps || !s.data.lock().samples(start, end).is_empty() {
+            if overlaps {
                 out.insert(packed::unpack(&s.labels));
             }
         }
