@@ -515,9 +515,7 @@ fn render_success(out: &QueryOutput, timings: Option<&Timings>) -> String {
 /// need its syntax tree.
 fn parse_query(params: &Params) -> Result<promql_parser::parser::Expr, ApiError> {
     let query = params.get("query").unwrap_or("");
-    std::panic::catch_unwind(|| promql_parser::parser::parse(query))
-        .map_err(|_| invalid_param("query", "invalid promql query"))?
-        .map_err(|e| invalid_param("query", e))
+    promql::parse(query).map_err(|e| invalid_param("query", e))
 }
 
 /// `GET|POST /api/v1/format_query`

@@ -16,7 +16,7 @@
 
 mod annotations;
 mod binary;
-mod position;
+pub(crate) mod position;
 pub(crate) mod range;
 mod selector;
 
@@ -316,16 +316,21 @@ fn finish_matrix(series: Vec<RangeSeries>) -> Result<Vec<Series>, QueryError> {
 /// Parses a query; duration expressions the parser does not know are
 /// evaluated first (see `duration_expr`) with the query's step and range.
 fn parse(query: &str, step_ms: i64, range_ms: i64) -> Result<Expr, QueryError> {
-    match parse_once(query) {
-        Ok(expr) => Ok(expr),
-        Err(err) => match crate::duration_expr::rewrite(query, step_ms, range_ms) {
-            Some(rewritten) => parse_once(&rewritten).map_err(|_| err),
-            None => Err(err),
-        },
+    let err = match parse_once(query) {
+        Ok(expr) => return Ok(expr),
+        Err(err) => err,
+    };
+    let rewritten = crate::duration_expr::rewrite(query, step_ms, range_ms).and_then(|q| parse_once(&q).ok());
+    match (rewritten, err) {
+        (Some(expr), _) => Ok(expr),
+        (None, QueryError::Parse { message }) => Err(QueryError::Parse {
+            message: crate::parse_error::with_position(query, &message),
+        }),
+        (None, err) => Err(err),
     }
 }
 
-fn parse_once(query: &str) -> Result<Expr, QueryError> {
+pub(crate) fn parse_once(query: &str) -> Result<Expr, QueryError> {
     // The parser is not hardened against every input; never let it take the process down.
     let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query));
     match parsed {

@@ -28,11 +28,24 @@
 mod duration_expr;
 mod eval;
 mod functions;
+mod parse_error;
 pub mod test_script;
 
 use std::time::Duration;
 
 pub use eval::Engine;
+
+/// Parses a query into `promql-parser`'s syntax tree, with Prometheus' error
+/// form (`line:col: parse error: …`) when it does not parse. Duration
+/// expressions (`[5m+step()]`) are left to the engine, which knows the step.
+pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
+    eval::parse_once(query).map_err(|err| match err {
+        QueryError::Parse { message } => QueryError::Parse {
+            message: parse_error::with_position(query, &message),
+        },
+        other => other,
+    })
+}
 
 /// Limits and defaults of the engine.
 #[derive(Debug, Clone)]
@@ -119,7 +132,7 @@ pub enum QueryError {
     /// The query does not parse or does not type-check.
     #[error("{message}")]
     Parse {
-        /// The parser's message, with its position when it gives one.
+        /// `line:col: parse error: …`, as Prometheus words it.
         message: String,
     },
     /// The request parameters are wrong (bad range, step, …).

@@ -36,7 +36,22 @@ fn query_api_errors_limits_and_status() {
         v["error"]
             .as_str()
             .unwrap_or("")
-            .starts_with("invalid parameter \"query\""),
+            .starts_with("invalid parameter \"query\": 1:5: parse error:"),
+        "{v}"
+    );
+    // The position points at the first token that cannot continue the query, on its line.
+    let (s, v) = call(&c, &q, &[("query", "sum(rate(a[5m]))\n  + * 2")]);
+    assert_eq!((s, v["errorType"].as_str()), (400, Some("bad_data")), "{v}");
+    assert_eq!(
+        v["error"].as_str(),
+        Some("invalid parameter \"query\": 2:5: parse error: unexpected \"*\" in expression"),
+        "{v}"
+    );
+    let fq = format!("{}/api/v1/format_query", haetae.url);
+    let (s, v) = call(&c, &fq, &[("query", "foo{a=\"b\" c=\"d\"}")]);
+    assert_eq!((s, v["errorType"].as_str()), (400, Some("bad_data")), "{v}");
+    assert!(
+        v["error"].as_str().unwrap_or("").contains(": 1:11: parse error:"),
         "{v}"
     );
 

@@ -43,7 +43,7 @@ pub(crate) fn collect_calls(expr: &Expr, out: &mut Vec<(usize, String)>) {
 
 /// Byte offsets of the starts of identifier `word` that are followed by `(`
 /// (or, for aggregations, by `by`/`without`), outside strings and comments.
-fn occurrences(query: &str, word: &str) -> Vec<usize> {
+pub(crate) fn occurrences(query: &str, word: &str) -> Vec<usize> {
     let b = query.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -82,7 +82,7 @@ fn occurrences(query: &str, word: &str) -> Vec<usize> {
 }
 
 /// The offset of the start of argument `idx` of the call whose name starts at `start`.
-fn argument_offset(query: &str, start: usize, idx: usize) -> Option<usize> {
+pub(crate) fn argument_offset(query: &str, start: usize, idx: usize) -> Option<usize> {
     let b = query.as_bytes();
     let mut i = start;
     // Find the argument list's opening parenthesis, skipping a `by (...)` clause.
@@ -146,7 +146,7 @@ fn skip_group(b: &[u8], open: usize) -> Option<usize> {
     (i < b.len()).then_some(i + 1)
 }
 
-fn line_col(query: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(query: &str, offset: usize) -> (usize, usize) {
     let before = &query[..offset.min(query.len())];
     let line = before.matches('\n').count() + 1;
     let col = before.rfind('\n').map(|n| offset - n).unwrap_or(offset + 1);
