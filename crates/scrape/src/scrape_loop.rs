@@ -4,25 +4,31 @@
 //! Layer 3, private to the crate; [`crate::manager`] starts and stops loops.
 //!
 //! Design constraints:
-//! - A steady target costs one hash lookup per line: parsed, merged and
-//!   relabeled label sets are cached by the line's raw series text
-//!   ([`crate::exposition::SampleLine::series`]); the cache is cleared when
-//!   the loop's parameters change and entries unused for 8 scrapes are evicted.
-//! - Staleness: series appended (without explicit timestamp) by the last
-//!   successful scrape and absent now get `STALE_NAN` at this scrape's
-//!   timestamp; a failed scrape (HTTP error, limit exceeded) makes all of
-//!   them stale; a removed target makes all of them and its report series
-//!   stale at the time its next scrape would have run. A loop stopped for
-//!   shutdown writes no markers, so a restart continues its series.
+//! - A steady target costs one hash lookup per line and one append by
+//!   reference per sample: the raw series text of a line
+//!   ([`crate::exposition::SampleLine::series`]) leads to a *slot* holding
+//!   the parsed, merged and relabeled labels (or "dropped by metric
+//!   relabeling") and the storage's [`SeriesRef`] for them
+//!   ([`SampleAppender::append_by_ref`]); labels are parsed and relabeled
+//!   only on a cache miss. The text cache is cleared when the loop's
+//!   parameters change; texts and slots unused for 8 scrapes are evicted.
+//! - Staleness is tracked per slot by scrape generation, without hashing:
+//!   series appended (without explicit timestamp) by the last successful
+//!   scrape and absent now get `STALE_NAN` at this scrape's timestamp; a
+//!   failed scrape (HTTP error, limit exceeded) makes all of them stale; a
+//!   removed target makes all of them and its report series stale at the
+//!   time its next scrape would have run. A loop stopped for shutdown
+//!   writes no markers, so a restart continues its series.
+//! - One append call per scrape carries the samples, the staleness markers
+//!   and the report series.
 //! - Parsing and appending run on the blocking pool: the storage's append
 //!   may wait for a WAL write.
-//! - Label sets are identified by [`Labels::stable_hash`]; a 64-bit
-//!   collision between two series of one target would merge their
-//!   staleness tracking (accepted).
+//! - Two texts with the same labels after relabeling share a slot, so they
+//!   are one series (the second is a duplicate) as in Prometheus.
 
 use crate::exposition::{parse_series, Entry, Format, Parser, ACCEPT_HEADER};
 use crate::relabel::{relabel, RelabelConfig};
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 use model::{Label, Labels, Sample, TenantId, METRIC_NAME, STALE_NAN};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -30,7 +36,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use storage_api::{MetadataStore, MetricMetadata, SampleAppender, SeriesSamples};
+use storage_api::{MetadataStore, MetricMetadata, RefAppend, SampleAppender, SeriesRef, StorageError};
 use tokio::sync::watch;
 
 /// How a request authenticates.
@@ -115,23 +121,64 @@ pub(crate) enum StopMode {
     Quiet,
 }
 
-struct CacheEntry {
-    /// `None`: dropped by metric relabeling.
-    series: Option<(Labels, u64)>,
+/// A series of this target as it is stored: scraped labels merged with the
+/// target's and relabeled. Several raw series texts may lead to one slot.
+struct SeriesSlot {
+    labels: Labels,
+    /// `labels.stable_hash()`.
+    hash: u64,
+    /// The storage's ref for `labels`, once it has handed one out.
+    series_ref: Option<SeriesRef>,
+    /// Generation of the last scrape that had it without an explicit timestamp.
+    seen: u64,
+    /// Generation of the last scrape that had it with an explicit timestamp.
+    seen_explicit: u64,
+    /// Generation of the last scrape that had it at all.
     last_used: u64,
 }
 
+/// What a raw series text leads to.
+struct TextEntry {
+    /// Index in [`LoopState::slots`]; `None`: dropped by metric relabeling.
+    slot: Option<u32>,
+    last_used: u64,
+}
+
+/// One of the series the loop writes about each scrape (`up`, ...).
+struct ReportSeries {
+    labels: Labels,
+    series_ref: Option<SeriesRef>,
+}
+
 /// State kept between scrapes.
+///
+/// Invariants:
+/// - A slot's `last_used` is at least that of every text entry leading to
+///   it, so evicting slots unused for 8 scrapes never leaves an entry
+///   pointing at a freed slot.
+/// - `prev` lists exactly the slots whose `seen` is `prev_gen`; `prev_gen`
+///   is 0 (no generation) when `prev` is empty after a failed scrape.
 #[derive(Default)]
 struct LoopState {
-    cache: AHashMap<Box<str>, CacheEntry>,
-    /// Series appended by the last successful scrape (without explicit timestamps).
-    prev: AHashMap<u64, Labels>,
+    /// Raw series text (`name{labels}` as scraped) to its slot.
+    cache: AHashMap<Box<str>, TextEntry>,
+    slots: Vec<Option<SeriesSlot>>,
+    free_slots: Vec<u32>,
+    /// Label-set hash to slot, to find a slot already made for the same
+    /// labels under another text (or before a reload cleared `cache`).
+    by_hash: AHashMap<u64, u32>,
+    /// Slots appended (without explicit timestamps) by the last successful scrape.
+    prev: Vec<u32>,
+    prev_gen: u64,
     generation: u64,
     metadata_hash: u64,
-    report_labels: Vec<Labels>,
+    report: Vec<ReportSeries>,
     params_id: usize,
     scratch: Vec<Label>,
+    /// Samples of this scrape to append, by slot.
+    pending: Vec<(u32, Sample)>,
+    /// Slots appended without explicit timestamps by this scrape.
+    current: Vec<u32>,
     /// Metadata that changed in the last scrape, for the status.
     pending_metadata: Option<Arc<Vec<MetricMetadata>>>,
 }
@@ -263,17 +310,11 @@ async fn end_of_run_staleness(
         return;
     }
     let ts = unix_ms(SystemTime::now());
-    let mut batch = Vec::new();
-    state.stale_all(ts, &mut batch);
-    for l in std::mem::take(&mut state.report_labels) {
-        batch.push(SeriesSamples {
-            labels: l,
-            samples: vec![Sample::new(ts, STALE_NAN)],
-        });
-    }
     let sinks = sinks.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        if let Err(e) = sinks.appender.append(&sinks.tenant, batch) {
+        state.pending.clear();
+        state.stale_all(ts);
+        if let Err(e) = state.append_pending(&sinks, ts, [STALE_NAN; REPORT_NAMES.len()]) {
             tracing::warn!(error = %e, "cannot append end-of-run staleness markers");
         }
     })
@@ -391,14 +432,65 @@ fn merge_target_labels(scraped: &mut Vec<Label>, target: &Labels, honor_labels: 
 }
 
 impl LoopState {
-    /// Series of the last successful scrape, stale at `ts`.
-    fn stale_all(&mut self, ts: i64, batch: &mut Vec<SeriesSamples>) {
-        for (_, labels) in self.prev.drain() {
-            batch.push(SeriesSamples {
-                labels,
-                samples: vec![Sample::new(ts, STALE_NAN)],
-            });
+    /// Queues staleness markers at `ts` for every series of the last
+    /// successful scrape, and forgets them.
+    fn stale_all(&mut self, ts: i64) {
+        for idx in self.prev.drain(..) {
+            self.pending.push((idx, Sample::new(ts, STALE_NAN)));
         }
+        self.prev_gen = 0;
+    }
+
+    /// Appends the pending samples and one sample per report series (value
+    /// `report_values[i]` at `ts`) in one call, then keeps the refs the
+    /// storage handed out.
+    fn append_pending(
+        &mut self,
+        sinks: &Sinks,
+        ts: i64,
+        report_values: [f64; REPORT_NAMES.len()],
+    ) -> Result<(), StorageError> {
+        let slots = &self.slots;
+        // Pending slots are live (slots are only freed between scrapes); this keeps batch index = pending index.
+        self.pending
+            .retain(|&(idx, _)| slots.get(idx as usize).is_some_and(Option::is_some));
+        let mut new_refs = Vec::new();
+        let result = {
+            let mut batch = Vec::with_capacity(self.pending.len() + self.report.len());
+            for &(idx, sample) in &self.pending {
+                if let Some(slot) = self.slots.get(idx as usize).and_then(Option::as_ref) {
+                    batch.push(RefAppend {
+                        labels: &slot.labels,
+                        series_ref: slot.series_ref.as_ref(),
+                        sample,
+                    });
+                }
+            }
+            let num_scraped = batch.len();
+            for (r, v) in self.report.iter().zip(report_values) {
+                batch.push(RefAppend {
+                    labels: &r.labels,
+                    series_ref: r.series_ref.as_ref(),
+                    sample: Sample::new(ts, v),
+                });
+            }
+            sinks
+                .appender
+                .append_by_ref(&sinks.tenant, &batch, &mut new_refs)
+                .map(|_| num_scraped)
+        };
+        let num_scraped = result?;
+        for (i, series_ref) in new_refs {
+            if i < num_scraped {
+                let idx = self.pending[i].0 as usize;
+                if let Some(slot) = self.slots.get_mut(idx).and_then(Option::as_mut) {
+                    slot.series_ref = Some(series_ref);
+                }
+            } else if let Some(r) = self.report.get_mut(i - num_scraped) {
+                r.series_ref = Some(series_ref);
+            }
+        }
+        Ok(())
     }
 
     /// Processes one fetched body; returns the outcome and the body buffer.
@@ -413,21 +505,27 @@ impl LoopState {
     ) -> (Outcome, Vec<u8>) {
         let params_id = Arc::as_ptr(params) as usize;
         if params_id != self.params_id {
+            // Slots stay: a series whose labels do not change keeps its ref
+            // and its staleness tracking.
             self.cache.clear();
             self.params_id = params_id;
-            self.report_labels = REPORT_NAMES
+            self.report = REPORT_NAMES
                 .iter()
                 .map(|n| {
                     let mut b = params.target_labels.builder();
                     b.set(METRIC_NAME, n);
-                    b.build()
+                    ReportSeries {
+                        labels: b.build(),
+                        series_ref: None,
+                    }
                 })
                 .collect();
         }
         self.generation += 1;
-        let mut batch: Vec<SeriesSamples> = Vec::new();
+        self.pending.clear();
+        self.current.clear();
         let mut outcome = match fetched {
-            Ok(format) => self.process_body(&body, format, ts, params, sinks, &mut batch),
+            Ok(format) => self.process_body(&body, format, ts, params, sinks),
             Err(error) => Outcome {
                 up: false,
                 error,
@@ -437,50 +535,49 @@ impl LoopState {
             },
         };
         if !outcome.up {
-            batch.clear();
-            self.stale_all(ts, &mut batch);
+            self.pending.clear();
+            self.current.clear();
+            self.stale_all(ts);
         }
-        if !batch.is_empty() {
-            if let Err(e) = sinks.appender.append(&sinks.tenant, batch) {
-                outcome.up = false;
-                outcome.error = format!("cannot append samples: {e}");
-            }
-        }
-        let values = [
+        let mut report_values = [
             if outcome.up { 1.0 } else { 0.0 },
             duration.as_secs_f64(),
             outcome.samples_scraped as f64,
             outcome.samples_post_relabel as f64,
             outcome.series_added as f64,
         ];
-        let report: Vec<SeriesSamples> = self
-            .report_labels
-            .iter()
-            .zip(values)
-            .map(|(l, v)| SeriesSamples {
-                labels: l.clone(),
-                samples: vec![Sample::new(ts, v)],
-            })
-            .collect();
-        if let Err(e) = sinks.appender.append(&sinks.tenant, report) {
-            tracing::warn!(error = %e, "cannot append scrape report series");
+        if let Err(e) = self.append_pending(sinks, ts, report_values) {
+            outcome.up = false;
+            outcome.error = format!("cannot append samples: {e}");
+            report_values[0] = 0.0;
+            self.pending.clear();
+            if let Err(e) = self.append_pending(sinks, ts, report_values) {
+                tracing::warn!(error = %e, "cannot append scrape report series");
+            }
         }
         if self.generation & 15 == 0 {
-            let g = self.generation;
-            self.cache.retain(|_, e| e.last_used + 8 >= g);
+            self.evict_unused();
         }
         (outcome, body)
     }
 
-    fn process_body(
-        &mut self,
-        body: &[u8],
-        format: Format,
-        ts: i64,
-        params: &LoopParams,
-        sinks: &Sinks,
-        batch: &mut Vec<SeriesSamples>,
-    ) -> Outcome {
+    /// Forgets texts and slots not seen for 8 scrapes.
+    fn evict_unused(&mut self) {
+        let g = self.generation;
+        self.cache.retain(|_, e| e.last_used + 8 >= g);
+        for (idx, entry) in self.slots.iter_mut().enumerate() {
+            if entry.as_ref().is_some_and(|s| s.last_used + 8 < g) {
+                if let Some(slot) = entry.take() {
+                    if self.by_hash.get(&slot.hash) == Some(&(idx as u32)) {
+                        self.by_hash.remove(&slot.hash);
+                    }
+                    self.free_slots.push(idx as u32);
+                }
+            }
+        }
+    }
+
+    fn process_body(&mut self, body: &[u8], format: Format, ts: i64, params: &LoopParams, sinks: &Sinks) -> Outcome {
         let mut out = Outcome {
             up: true,
             error: String::new(),
@@ -490,9 +587,6 @@ impl LoopState {
         };
         let mut bad_lines = 0usize;
         let mut first_bad = String::new();
-        let mut current: AHashSet<u64> = AHashSet::with_capacity(self.prev.len());
-        let mut explicit: AHashSet<u64> = AHashSet::new();
-        let mut added: Vec<(u64, Labels)> = Vec::new();
         let mut meta_lines: Vec<(&str, &'static str, std::borrow::Cow<'_, str>)> = Vec::new();
         // Compared only with the previous scrape's: fixed seeds are enough.
         let mut meta_hasher = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
@@ -524,13 +618,20 @@ impl LoopState {
                 }
             };
             out.samples_scraped += 1;
-            let entry = match self.cache.get_mut(sample.series) {
-                Some(e) => e,
+            let slot_idx = match self.cache.get_mut(sample.series) {
+                Some(e) => {
+                    e.last_used = generation;
+                    e.slot
+                }
                 None => match self.resolve_series(sample.series, params) {
-                    Ok(series) => self
-                        .cache
-                        .entry(sample.series.into())
-                        .or_insert(CacheEntry { series, last_used: 0 }),
+                    Ok(slot) => {
+                        let entry = TextEntry {
+                            slot,
+                            last_used: generation,
+                        };
+                        self.cache.insert(sample.series.into(), entry);
+                        slot
+                    }
                     Err(Resolve::BadLine(e)) => {
                         bad_lines += 1;
                         if first_bad.is_empty() {
@@ -545,52 +646,49 @@ impl LoopState {
                     }
                 },
             };
-            entry.last_used = generation;
-            let Some((labels, hash)) = &entry.series else { continue };
+            let Some(slot_idx) = slot_idx else { continue };
+            let Some(slot) = self.slots.get_mut(slot_idx as usize).and_then(Option::as_mut) else {
+                continue;
+            };
             out.samples_post_relabel += 1;
             if params.sample_limit > 0 && out.samples_post_relabel > params.sample_limit {
                 out.up = false;
                 out.error = format!("sample limit exceeded (limit {})", params.sample_limit);
                 return out;
             }
-            let explicit_ts = params.honor_timestamps && sample.timestamp_ms.is_some();
-            let fresh = if explicit_ts {
-                explicit.insert(*hash) && !current.contains(hash)
-            } else {
-                !explicit.contains(hash) && current.insert(*hash)
-            };
-            if !fresh {
+            slot.last_used = generation;
+            if slot.seen == generation || slot.seen_explicit == generation {
                 bad_lines += 1;
                 if first_bad.is_empty() {
-                    first_bad = format!("line {}: duplicate series {labels}", sample.line);
+                    first_bad = format!("line {}: duplicate series {}", sample.line, slot.labels);
                 }
                 continue;
             }
-            if !explicit_ts && !self.prev.contains_key(hash) {
-                out.series_added += 1;
-                added.push((*hash, labels.clone()));
-            }
-            let t = if explicit_ts {
-                sample.timestamp_ms.unwrap_or(ts)
-            } else {
-                ts
+            let t = match sample.timestamp_ms {
+                Some(t) if params.honor_timestamps => {
+                    slot.seen_explicit = generation;
+                    t
+                }
+                _ => {
+                    if self.prev_gen == 0 || slot.seen != self.prev_gen {
+                        out.series_added += 1;
+                    }
+                    slot.seen = generation;
+                    self.current.push(slot_idx);
+                    ts
+                }
             };
-            batch.push(SeriesSamples {
-                labels: labels.clone(),
-                samples: vec![Sample::new(t, sample.value)],
-            });
+            self.pending.push((slot_idx, Sample::new(t, sample.value)));
         }
         // Staleness for series gone since the last scrape.
-        let gone: Vec<u64> = self.prev.keys().filter(|h| !current.contains(h)).copied().collect();
-        for h in gone {
-            if let Some(labels) = self.prev.remove(&h) {
-                batch.push(SeriesSamples {
-                    labels,
-                    samples: vec![Sample::new(ts, STALE_NAN)],
-                });
+        for &idx in &self.prev {
+            if self.slots.get(idx as usize).and_then(Option::as_ref).is_some_and(|s| s.seen != generation) {
+                self.pending.push((idx, Sample::new(ts, STALE_NAN)));
             }
         }
-        self.prev.extend(added);
+        std::mem::swap(&mut self.prev, &mut self.current);
+        self.current.clear();
+        self.prev_gen = generation;
         if bad_lines > 0 {
             out.error = format!("{bad_lines} invalid lines skipped; first: {first_bad}");
         }
@@ -604,8 +702,9 @@ impl LoopState {
         out
     }
 
-    /// Parses, merges and relabels a series not in the cache.
-    fn resolve_series(&mut self, series: &str, params: &LoopParams) -> Result<Option<(Labels, u64)>, Resolve> {
+    /// Parses, merges and relabels a series text not in the cache, and
+    /// finds or makes its slot; `None` when metric relabeling drops it.
+    fn resolve_series(&mut self, series: &str, params: &LoopParams) -> Result<Option<u32>, Resolve> {
         parse_series(series, &mut self.scratch).map_err(|e| Resolve::BadLine(e.to_string()))?;
         let mut labels = std::mem::take(&mut self.scratch);
         merge_target_labels(&mut labels, &params.target_labels, params.honor_labels);
@@ -641,7 +740,36 @@ impl LoopState {
             }
         }
         let hash = labels.stable_hash();
-        Ok(Some((labels, hash)))
+        let generation = self.generation;
+        if let Some(&idx) = self.by_hash.get(&hash) {
+            if let Some(slot) = self.slots.get_mut(idx as usize).and_then(Option::as_mut) {
+                if slot.labels == labels {
+                    slot.last_used = generation;
+                    return Ok(Some(idx));
+                }
+            }
+        }
+        let slot = SeriesSlot {
+            labels,
+            hash,
+            series_ref: None,
+            seen: 0,
+            seen_explicit: 0,
+            last_used: generation,
+        };
+        let idx = match self.free_slots.pop() {
+            Some(idx) => {
+                self.slots[idx as usize] = Some(slot);
+                idx
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        // A 64-bit collision with other labels keeps the first slot in the map.
+        self.by_hash.entry(hash).or_insert(idx);
+        Ok(Some(idx))
     }
 }
 

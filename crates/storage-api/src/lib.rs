@@ -6,6 +6,11 @@
 //! storage only through these traits, so they can run on [`MemStorage`] in
 //! tests and on the TSDB in production.
 //!
+//! Writers that append the same series again and again (scrape loops) use
+//! [`SampleAppender::append_by_ref`]: the storage hands out a [`SeriesRef`]
+//! per series on first sight, and later appends of that series skip the
+//! label lookup.
+//!
 //! Time ranges are inclusive on both ends (`start..=end`, milliseconds), as
 //! Prometheus' `mint`/`maxt`.
 #![warn(missing_docs)]
@@ -15,6 +20,7 @@ mod mem;
 pub use mem::MemStorage;
 
 use model::{Labels, Matcher, Sample, TenantId};
+use std::any::Any;
 use std::sync::Arc;
 
 /// What a reader asks for, beyond the matchers.
@@ -181,12 +187,80 @@ pub struct AppendReport {
     pub rejected: Vec<Rejection>,
 }
 
+/// An opaque handle to one series of one storage and tenant, handed out by
+/// [`SampleAppender::append_by_ref`]. Only the storage that issued it can
+/// read it; to anyone else (another storage, another tenant) it is simply
+/// not valid, and the labels given with it are used instead.
+#[derive(Clone)]
+pub struct SeriesRef(Arc<dyn Any + Send + Sync>);
+
+impl SeriesRef {
+    /// Wraps a storage's own handle.
+    pub fn new<T: Any + Send + Sync>(handle: Arc<T>) -> Self {
+        SeriesRef(handle)
+    }
+
+    /// The storage's handle, if this ref holds one of type `T`.
+    pub fn downcast<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
+impl std::fmt::Debug for SeriesRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeriesRef(..)")
+    }
+}
+
+/// One sample to append by reference, with the series' labels as the fallback.
+#[derive(Debug, Clone, Copy)]
+pub struct RefAppend<'a> {
+    /// The series' labels, already validated and normalised. Used when
+    /// `series_ref` is `None` or no longer valid.
+    pub labels: &'a Labels,
+    /// The reference the same storage returned for exactly these labels, if any.
+    pub series_ref: Option<&'a SeriesRef>,
+    /// The sample.
+    pub sample: Sample,
+}
+
 /// The write path. An `Ok` return means the accepted samples are in the
 /// write-ahead log and will survive a crash.
 pub trait SampleAppender: Send + Sync {
     /// Appends a batch for `tenant`. Refusals of individual samples are in
     /// the report; an `Err` means nothing of the batch is guaranteed stored.
     fn append(&self, tenant: &TenantId, batch: Vec<SeriesSamples>) -> Result<AppendReport, StorageError>;
+
+    /// Appends one sample per entry of `batch`, in order, with the same
+    /// guarantees as [`SampleAppender::append`].
+    ///
+    /// Contract:
+    /// - An entry's `series_ref` is only a shortcut for its labels: the caller
+    ///   passes a ref only together with the labels it was returned for.
+    /// - A ref that is no longer valid (the storage dropped the series, or
+    ///   the ref comes from another storage or tenant) is ignored and the
+    ///   labels are used; the caller never has to invalidate refs itself.
+    /// - For entries appended by labels, the storage may push
+    ///   `(index in batch, ref)` to `new_refs`; the caller keeps the ref for
+    ///   the next append of the same labels. A storage that has no refs
+    ///   (the default implementation) never pushes any.
+    /// - Rejections name the series by its labels, as for `append`.
+    fn append_by_ref(
+        &self,
+        tenant: &TenantId,
+        batch: &[RefAppend<'_>],
+        new_refs: &mut Vec<(usize, SeriesRef)>,
+    ) -> Result<AppendReport, StorageError> {
+        let _ = new_refs;
+        let owned = batch
+            .iter()
+            .map(|e| SeriesSamples {
+                labels: e.labels.clone(),
+                samples: vec![e.sample],
+            })
+            .collect();
+        self.append(tenant, owned)
+    }
 }
 
 /// Help and type of a metric family, as remote write and scrapes send them.

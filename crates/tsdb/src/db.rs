@@ -1,8 +1,8 @@
 //! One tenant's database: options, opening, the append path and deletions.
 
 use crate::block::reader::BlockReader;
-use crate::head::{Head, MemSeries, PackedBatch};
-use crate::record::{self, RefSample};
+use crate::head::Head;
+use crate::record;
 use crate::store::{BlockStore, LocalStore};
 use crate::TsdbError;
 use model::{Matcher, TenantId};
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use storage_api::{AppendReport, MetricMetadata, RejectReason, Rejection, SeriesSamples};
+use storage_api::MetricMetadata;
 use wal::{Wal, WalOptions};
 
 /// How a database behaves. Every field has a production default.
@@ -129,7 +129,12 @@ pub struct Db {
     pub(crate) stats: DbStats,
     /// Held by whoever cuts, compacts or checkpoints: one at a time.
     pub(crate) maintenance: Mutex<()>,
+    /// Unique among the databases of this process; series refs carry it.
+    pub(crate) instance_id: u64,
 }
+
+/// The source of [`Db::instance_id`].
+static NEXT_INSTANCE_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -165,6 +170,7 @@ impl Db {
             metadata: RwLock::new(metadata),
             stats: DbStats::default(),
             maintenance: Mutex::new(()),
+            instance_id: NEXT_INSTANCE_ID.fetch_add(1, Ordering::Relaxed),
         };
         Ok(Arc::new(db))
     }
@@ -202,181 +208,6 @@ impl Db {
     /// Bytes of blocks only.
     pub fn block_bytes(&self) -> u64 {
         self.store.size("blocks").unwrap_or(0)
-    }
-
-    /// Appends a batch. Accepted samples are in the WAL (and synced per the
-    /// fsync policy) when this returns `Ok`; refused ones are in the report.
-    pub fn append(&self, batch: Vec<SeriesSamples>) -> Result<AppendReport, TsdbError> {
-        let now = now_ms();
-        let max_t = self.head.max_t.load(Ordering::Relaxed);
-        // Samples the retention would delete at once are refused outright.
-        let min_valid = if max_t == i64::MIN || self.opts.retention_ms <= 0 {
-            i64::MIN
-        } else {
-            max_t.saturating_sub(self.opts.retention_ms.max(self.opts.out_of_order_window_ms))
-        };
-        let window = self.opts.out_of_order_window_ms;
-        let max_valid = now.saturating_add(self.opts.max_future_ms);
-
-        let packed = PackedBatch::new(batch.iter().map(|s| &s.labels));
-        let mut report = AppendReport::default();
-        let series = self.resolve_series(&packed, &batch, &mut report)?;
-
-        let mut wal_samples: Vec<RefSample> = Vec::with_capacity(batch.iter().map(|s| s.samples.len()).sum());
-        let (mut batch_min, mut batch_max) = (i64::MAX, i64::MIN);
-        for (i, (input, series)) in batch.iter().zip(series).enumerate() {
-            let Some(mut series) = series else { continue };
-            let mut rejected: Vec<(RejectReason, i64)> = Vec::new();
-            loop {
-                let mut data = series.data.lock();
-                if data.removed {
-                    // Dropped from the head while we were looking: make a new one.
-                    drop(data);
-                    series = self.create_series(&[packed.get(i)])?.remove(0);
-                    continue;
-                }
-                let min_inorder = self.head.min_inorder_t.load(Ordering::Relaxed);
-                for s in &input.samples {
-                    let reason = if s.t > max_valid {
-                        Some(RejectReason::TooFarInFuture)
-                    } else if s.t < min_valid {
-                        Some(RejectReason::TooOld)
-                    } else {
-                        match data.last_t() {
-                            Some(last) if s.t == last => {
-                                if data.last().map(|(_, v)| v.to_bits()) == Some(s.v.to_bits()) {
-                                    None
-                                } else {
-                                    Some(RejectReason::DuplicateTimestamp)
-                                }
-                            }
-                            // Out of order for its series: accepted within the window.
-                            Some(last) if s.t < last => self.append_late(&mut data, s.t, s.v, window),
-                            None if data.newest_t().is_some_and(|n| s.t < n) => {
-                                self.append_late(&mut data, s.t, s.v, window)
-                            }
-                            // In order for its series, but in a range already cut into a
-                            // block (a lagging writer): kept aside, flushed at the next cut.
-                            _ if s.t < min_inorder => self.append_ooo(&mut data, s.t, s.v),
-                            _ => {
-                                data.append_in_order(s.t, s.v, self.head.chunk_range);
-                                None
-                            }
-                        }
-                    };
-                    match reason {
-                        None => {
-                            wal_samples.push(RefSample {
-                                series_ref: series.series_ref,
-                                t: s.t,
-                                v: s.v,
-                            });
-                            batch_min = batch_min.min(s.t);
-                            batch_max = batch_max.max(s.t);
-                        }
-                        Some(r) => rejected.push((r, s.t)),
-                    }
-                }
-                break;
-            }
-            for (reason, t) in rejected {
-                match report
-                    .rejected
-                    .iter_mut()
-                    .rev()
-                    .take(4)
-                    .find(|r| r.reason == reason && r.labels == input.labels)
-                {
-                    Some(r) => r.num_samples += 1,
-                    None => report.rejected.push(Rejection {
-                        labels: input.labels.clone(),
-                        reason,
-                        num_samples: 1,
-                        first_t: t,
-                    }),
-                }
-            }
-        }
-        if !wal_samples.is_empty() {
-            let mut buf = Vec::with_capacity(wal_samples.len() * 12 + 16);
-            record::encode_samples(&wal_samples, &mut buf);
-            self.wal.commit(&[&buf])?;
-            self.head.observe(batch_min, batch_max);
-        }
-        report.num_accepted = wal_samples.len();
-        self.stats
-            .samples_appended
-            .fetch_add(wal_samples.len() as u64, Ordering::Relaxed);
-        if !report.rejected.is_empty() {
-            let mut counts = self.stats.samples_rejected.lock();
-            for r in &report.rejected {
-                *counts.entry(r.reason.as_str()).or_default() += r.num_samples as u64;
-            }
-        }
-        Ok(report)
-    }
-
-    /// A sample older than the newest of its series: accepted within `window`.
-    fn append_late(&self, data: &mut crate::head::SeriesData, t: i64, v: f64, window: i64) -> Option<RejectReason> {
-        let newest = data.newest_t().unwrap_or(t);
-        if window <= 0 || t < newest.saturating_sub(window) {
-            return Some(RejectReason::TooOld);
-        }
-        self.append_ooo(data, t, v)
-    }
-
-    fn append_ooo(&self, data: &mut crate::head::SeriesData, t: i64, v: f64) -> Option<RejectReason> {
-        match data.insert_ooo(t, v) {
-            crate::head::series::AppendOutcome::Conflict => Some(RejectReason::DuplicateTimestamp),
-            _ => None,
-        }
-    }
-
-    /// Finds or creates the series of a batch; `None` for series refused by
-    /// the series limit (recorded in the report).
-    fn resolve_series(
-        &self,
-        packed: &PackedBatch,
-        batch: &[SeriesSamples],
-        report: &mut AppendReport,
-    ) -> Result<Vec<Option<Arc<MemSeries>>>, TsdbError> {
-        let mut out = self.head.get_many(packed.iter());
-        let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
-        if missing.is_empty() {
-            return Ok(out);
-        }
-        let mut allowed = missing.len();
-        if self.opts.max_series > 0 {
-            allowed = self
-                .opts
-                .max_series
-                .saturating_sub(self.head.num_series())
-                .min(missing.len());
-        }
-        let wanted: Vec<(u64, &[u8])> = missing[..allowed].iter().map(|&i| packed.get(i)).collect();
-        let created = self.create_series(&wanted)?;
-        for (&i, s) in missing.iter().zip(created) {
-            out[i] = Some(s);
-        }
-        for &i in &missing[allowed..] {
-            report.rejected.push(Rejection {
-                labels: batch[i].labels.clone(),
-                reason: RejectReason::SeriesLimit,
-                num_samples: batch[i].samples.len(),
-                first_t: batch[i].samples.first().map_or(0, |s| s.t),
-            });
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn create_series(&self, wanted: &[(u64, &[u8])]) -> Result<Vec<Arc<MemSeries>>, TsdbError> {
-        self.head.get_or_create(wanted, |new| {
-            let mut buf = Vec::new();
-            record::encode_series(new, &mut buf);
-            self.wal.append(&[&buf])?;
-            self.stats.series_created.fetch_add(new.len() as u64, Ordering::Relaxed);
-            Ok::<(), TsdbError>(())
-        })
     }
 
     /// Records metric metadata (kept across restarts through the WAL).

@@ -6,7 +6,7 @@
 //! nothing of HTTP or PromQL. [`Storage`] is the entry point: it holds one
 //! [`Db`] per tenant and implements the `storage-api` traits.
 //!
-//! Write path: [`Db::append`] validates, creates series (their WAL record is
+//! Write path: [`Db::append`] (or [`Db::append_by_ref`]) validates, creates series (their WAL record is
 //! written before they become visible), applies samples to the head, writes
 //! one WAL record and syncs it per the fsync policy, then acknowledges.
 //! Read path: [`Db::querier`] merges head and blocks per series.
@@ -14,6 +14,7 @@
 //! enforce retention, checkpoint the WAL.
 #![warn(missing_docs)]
 
+mod append;
 pub mod block;
 mod compact;
 mod db;

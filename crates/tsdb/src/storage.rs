@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use storage_api::{
-    AppendReport, MetadataStore, MetricMetadata, Querier, Queryable, SampleAppender, SeriesSamples, StorageError,
+    AppendReport, MetadataStore, MetricMetadata, Querier, Queryable, RefAppend, SampleAppender, SeriesRef, SeriesSamples,
+    StorageError,
 };
 
 /// Head statistics for the status endpoint.
@@ -164,6 +165,15 @@ impl Storage {
 impl SampleAppender for Storage {
     fn append(&self, tenant: &TenantId, batch: Vec<SeriesSamples>) -> Result<AppendReport, StorageError> {
         Ok(self.db(tenant)?.append(batch)?)
+    }
+
+    fn append_by_ref(
+        &self,
+        tenant: &TenantId,
+        batch: &[RefAppend<'_>],
+        new_refs: &mut Vec<(usize, SeriesRef)>,
+    ) -> Result<AppendReport, StorageError> {
+        Ok(self.db(tenant)?.append_by_ref(batch, new_refs)?)
     }
 }
 
