@@ -1,5 +1,5 @@
 //! Prometheus-compatible scraping: everything between a `scrape_configs`
-//! section and [`storage_api::SampleAppender::append`].
+//! section and [`storage_api::SampleAppender::append_by_ref`].
 //!
 //! Layer 3: depends on `model` and `storage-api` only; the server (layer 5)
 //! wires a [`ScrapeManager`] to its storage and serves its [`TargetsView`]

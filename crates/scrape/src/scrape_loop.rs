@@ -682,7 +682,12 @@ impl LoopState {
         }
         // Staleness for series gone since the last scrape.
         for &idx in &self.prev {
-            if self.slots.get(idx as usize).and_then(Option::as_ref).is_some_and(|s| s.seen != generation) {
+            if self
+                .slots
+                .get(idx as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.seen != generation)
+            {
                 self.pending.push((idx, Sample::new(ts, STALE_NAN)));
             }
         }
@@ -799,3 +804,6 @@ fn build_metadata(lines: &[(&str, &'static str, std::borrow::Cow<'_, str>)]) -> 
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

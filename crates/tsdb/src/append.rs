@@ -214,7 +214,13 @@ impl Db {
 
     /// Applies one sample to a locked series; `None` when it is stored (or
     /// is a harmless repeat of the last one).
-    fn apply_sample(&self, data: &mut SeriesData, s: Sample, bounds: &Bounds, min_inorder: i64) -> Option<RejectReason> {
+    fn apply_sample(
+        &self,
+        data: &mut SeriesData,
+        s: Sample,
+        bounds: &Bounds,
+        min_inorder: i64,
+    ) -> Option<RejectReason> {
         if s.t > bounds.max_valid {
             return Some(RejectReason::TooFarInFuture);
         }

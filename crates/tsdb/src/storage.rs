@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use storage_api::{
-    AppendReport, MetadataStore, MetricMetadata, Querier, Queryable, RefAppend, SampleAppender, SeriesRef, SeriesSamples,
-    StorageError,
+    AppendReport, MetadataStore, MetricMetadata, Querier, Queryable, RefAppend, SampleAppender, SeriesRef,
+    SeriesSamples, StorageError,
 };
 
 /// Head statistics for the status endpoint.

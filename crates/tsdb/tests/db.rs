@@ -3,7 +3,7 @@
 
 use model::{Labels, MatchOp, Matcher, Sample, TenantId, STALE_NAN};
 use std::sync::Arc;
-use storage_api::{Querier, RejectReason, SelectHints, SeriesSamples};
+use storage_api::{Querier, RefAppend, RejectReason, SelectHints, SeriesRef, SeriesSamples};
 use tsdb::{Db, DbOptions};
 
 const MIN: i64 = 60_000;
@@ -217,4 +217,69 @@ fn window_is_per_series_so_lagging_writers_are_accepted() {
     db.flush().unwrap();
     let got = select(&db, &[Matcher::equal("i", "7")], 0, i64::MAX);
     assert_eq!(got[0].samples.len(), 30);
+}
+
+/// Appends one sample per series by ref (where known) at `t`; keeps the
+/// refs handed out and returns the batch indices that got one.
+fn append_by_ref(db: &Db, series: &[Labels], refs: &mut [Option<SeriesRef>], t: i64) -> Vec<usize> {
+    let batch: Vec<RefAppend<'_>> = series
+        .iter()
+        .zip(refs.iter())
+        .map(|(labels, r)| RefAppend {
+            labels,
+            series_ref: r.as_ref(),
+            sample: Sample::new(t, t as f64),
+        })
+        .collect();
+    let mut new_refs = Vec::new();
+    let report = db.append_by_ref(&batch, &mut new_refs).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(report.num_accepted, series.len());
+    drop(batch);
+    let mut got = Vec::new();
+    for (i, r) in new_refs {
+        got.push(i);
+        refs[i] = Some(r);
+    }
+    got
+}
+
+#[test]
+fn append_by_ref_uses_refs_and_falls_back_to_labels_for_foreign_and_dropped_series() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open(dir_a.path(), DbOptions::default());
+    let b = open(dir_b.path(), DbOptions::default());
+    let t0 = now() / 1000 * 1000 - 10 * MIN;
+    let series: Vec<Labels> = (0..4).map(labels).collect();
+    let mut refs = vec![None; series.len()];
+    let all = vec![0, 1, 2, 3];
+    // First sight: found by labels, refs handed out; then appended by ref.
+    assert_eq!(append_by_ref(&a, &series, &mut refs, t0), all);
+    assert_eq!(append_by_ref(&a, &series, &mut refs, t0 + 15_000), Vec::<usize>::new());
+    // Another database ignores a's refs and writes to its own series.
+    let mut refs_b = refs.clone();
+    assert_eq!(append_by_ref(&b, &series, &mut refs_b, t0 + 30_000), all);
+    let m = [Matcher::equal("__name__", "m")];
+    let count = |db: &Arc<Db>| -> Vec<usize> {
+        select(db, &m, t0, t0 + 10 * MIN)
+            .iter()
+            .map(|s| s.samples.len())
+            .collect()
+    };
+    assert_eq!(count(&a), vec![2; 4]);
+    assert_eq!(count(&b), vec![1; 4]);
+    // A flush cuts every series out of the head: the old refs lead to
+    // dropped series, which are recreated from the labels.
+    a.flush().unwrap();
+    assert_eq!(a.head_series(), 0);
+    assert_eq!(append_by_ref(&a, &series, &mut refs, t0 + 45_000), all);
+    assert_eq!(a.head_series(), 4);
+    assert_eq!(append_by_ref(&a, &series, &mut refs, t0 + 60_000), Vec::<usize>::new());
+    assert_eq!(count(&a), vec![4; 4]);
+    // The recreated series were logged: a restart (without close) keeps everything.
+    drop(a);
+    let a = open(dir_a.path(), DbOptions::default());
+    assert_eq!(count(&a), vec![4; 4]);
+    let got = select(&a, &[Matcher::equal("i", "2")], t0, t0 + 10 * MIN);
+    assert_eq!(got[0].samples[3], Sample::new(t0 + 60_000, (t0 + 60_000) as f64));
 }
