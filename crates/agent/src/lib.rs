@@ -12,16 +12,16 @@
 //!   also run by `haetae serve` for its own host);
 //! - [`queue`]: the on-disk queue of remote-write batches, built on `wal` segments;
 //! - [`ship`]: the forwarder (HTTP POST, retries with backoff, 400 → drop);
-//! - [`delta`]: turns delta-only sources into persisted cumulative counters;
 //! - [`run`]: wires them together until shutdown.
 //!
-//! Local scraping (`scrape_configs`) is not done here: the `scrape` crate
-//! owns it, and the binary feeds scraped series into the agent through
-//! [`IngestSender`] (see [`AgentOptions::ingest`]).
+//! Local scraping (`scrape_configs`) and the push receiver (`--listen`:
+//! remote write, Influx, OTLP with delta sums turned into persisted
+//! cumulative counters, text import) are not done here: the `scrape` and
+//! `api` crates own them, and the binary feeds their series into the agent
+//! through [`IngestSender`] (see [`AgentOptions::ingest`]).
 #![warn(missing_docs)]
 
 pub mod collect;
-pub mod delta;
 pub mod queue;
 mod run;
 pub mod ship;

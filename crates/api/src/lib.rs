@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod delta;
 mod error;
 mod import;
 mod influx;
@@ -22,9 +23,10 @@ mod series;
 mod status;
 mod targets;
 
+pub use delta::{DeltaAccumulator, DeltaError};
 pub use error::ApiError;
 pub use metrics::{ApiMetrics, MetricsWriter};
-pub use push::{DeltaAccumulator, PushState};
+pub use push::PushState;
 pub use query::{QueryLimits, QueryService};
 pub use status::ServerInfo;
 pub use targets::{control_router, ReloadHandler, TargetsHandler};
@@ -166,12 +168,36 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/-/healthy", get(admin::healthy).head(admin::healthy))
         .route("/-/ready", get(admin::ready).head(admin::ready))
+        .merge(push_routes())
+        // Bodies are bounded by the decode limits, checked while reading.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
+        .with_state(state)
+}
+
+/// The push protocols: Influx line protocol, OTLP/HTTP, Prometheus text import.
+fn push_routes() -> Router<AppState> {
+    Router::new()
         .route("/write", post(influx::write_v1))
         .route("/api/v2/write", post(influx::write_v2))
         .route("/ping", get(influx::ping).head(influx::ping))
         .route("/v1/metrics", post(otlp::export))
         .route("/api/v1/import/prometheus", post(import::prometheus))
-        // Bodies are bounded by the decode limits, checked while reading.
+}
+
+/// Only the write side, for `haetae agent --listen`: remote write, the push
+/// protocols, health and `/metrics`. `state.appender` receives everything;
+/// the read side of `state` is never used.
+pub fn push_router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/write", post(remote::write))
+        .route("/metrics", get(metrics::metrics))
+        .route("/-/healthy", get(admin::healthy).head(admin::healthy))
+        .route("/-/ready", get(admin::ready).head(admin::ready))
+        .merge(push_routes())
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

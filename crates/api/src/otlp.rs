@@ -174,6 +174,9 @@ fn export_blocking(
     } else {
         state.appender.append(tenant, batch)?
     };
+    if let Err(e) = state.push.deltas.maybe_save() {
+        tracing::warn!(error = %e, "cannot save OTLP delta totals; a restart would read as a counter reset");
+    }
     let num_storage_refused: usize = report.rejected.iter().map(|r| r.num_samples).sum();
     if num_storage_refused > 0 {
         // The storage counts samples, not points; a histogram point is several samples.

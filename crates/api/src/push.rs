@@ -9,7 +9,7 @@
 use crate::{ApiError, AppState, MetricsWriter};
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
-use model::{is_stale_nan, Labels, Sample, TenantId};
+use model::{Labels, Sample, TenantId};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -22,7 +22,7 @@ pub(crate) const MAX_ERRORS_IN_MESSAGE: usize = 10;
 #[derive(Debug, Default)]
 pub struct PushState {
     /// Running totals of OTLP delta sums and histograms.
-    pub deltas: DeltaAccumulator,
+    pub deltas: crate::DeltaAccumulator,
     /// Requests by protocol (`influx`, `otlp`, `import`).
     requests: Mutex<BTreeMap<&'static str, u64>>,
     /// Samples decoded by protocol, before storage.
@@ -32,6 +32,14 @@ pub struct PushState {
 }
 
 impl PushState {
+    /// Push state whose OTLP delta totals are `deltas` (see [`crate::DeltaAccumulator::open`]).
+    pub fn with_deltas(deltas: crate::DeltaAccumulator) -> Self {
+        PushState {
+            deltas,
+            ..PushState::default()
+        }
+    }
+
     pub(crate) fn count_request(&self, protocol: &'static str) {
         *self.requests.lock().entry(protocol).or_default() += 1;
     }
@@ -83,52 +91,9 @@ impl PushState {
         w.single(
             "haetae_otlp_delta_series",
             "gauge",
-            "Series whose OTLP delta values are accumulated into cumulative ones in memory.",
+            "Series whose OTLP delta values are accumulated into cumulative totals.",
             self.deltas.num_series() as f64,
         );
-    }
-}
-
-/// Turns OTLP delta values into cumulative ones by keeping a running total
-/// per tenant and series.
-///
-/// The totals live in memory only: a restart starts every total again from
-/// the next delta, which PromQL's `rate` and `increase` read as a counter
-/// reset. At most [`DeltaAccumulator::MAX_SERIES`] series are tracked; values
-/// of further new series are refused, so that a cardinality explosion cannot
-/// exhaust memory.
-#[derive(Debug, Default)]
-pub struct DeltaAccumulator {
-    totals: Mutex<HashMap<(TenantId, Labels), f64>>,
-}
-
-impl DeltaAccumulator {
-    /// The most series tracked at once, all tenants together.
-    pub const MAX_SERIES: usize = 1_000_000;
-
-    /// Adds `delta` to the series' total and returns the new total; `None`
-    /// when the series is new and the accumulator is full. A staleness marker
-    /// passes through unchanged and leaves the total alone.
-    pub fn accumulate(&self, tenant: &TenantId, labels: &Labels, delta: f64) -> Option<f64> {
-        if is_stale_nan(delta) {
-            return Some(delta);
-        }
-        let mut totals = self.totals.lock();
-        let key = (tenant.clone(), labels.clone());
-        if let Some(total) = totals.get_mut(&key) {
-            *total += delta;
-            return Some(*total);
-        }
-        if totals.len() >= Self::MAX_SERIES {
-            return None;
-        }
-        totals.insert(key, delta);
-        Some(delta)
-    }
-
-    /// How many series have a running total.
-    pub fn num_series(&self) -> usize {
-        self.totals.lock().len()
     }
 }
 

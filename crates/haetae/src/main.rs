@@ -69,6 +69,11 @@ enum Command {
         /// Largest on-disk queue in bytes; when full, the oldest data is dropped and counted.
         #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
         queue_max_bytes: u64,
+        /// Receive pushes from local programs on this address (e.g. 127.0.0.1:9202): remote
+        /// write, Influx line protocol (/write, /api/v2/write), OTLP/HTTP (/v1/metrics; delta
+        /// sums become persisted cumulative counters) and text import; all are forwarded.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
     },
     /// Runs Prometheus' PromQL test scripts (`*.test`) against the engine.
     ///
@@ -143,6 +148,7 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             interval,
             queue_max_bytes,
+            listen,
         } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -154,6 +160,7 @@ fn main() -> anyhow::Result<()> {
                 data_dir,
                 interval,
                 queue_max_bytes,
+                listen,
             }))
         }
         Command::PromqlTest { dirs } => {

@@ -104,6 +104,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     storage.start_background(Duration::from_secs(30));
 
     let admin = Arc::new(admin::Admin::new(Arc::clone(&storage), data_dir.clone()));
+    let deltas = api::DeltaAccumulator::open(&data_dir.join(agent_mode::DELTA_TOTALS_FILE))?;
+    let push = Arc::new(api::PushState::with_deltas(deltas));
     let state = api::AppState {
         appender: storage.clone(),
         queryable: storage.clone(),
@@ -112,7 +114,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         metrics: Arc::new(api::ApiMetrics::default()),
         limits: Arc::new(config.api_limits()),
         ready: Arc::clone(&ready),
-        push: Arc::default(),
+        push: Arc::clone(&push),
         query: Arc::new(api::QueryService::new(config.query_limits()).context("cannot start query threads")?),
         info: Arc::new(info::server_info(
             &config,
@@ -155,6 +157,9 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     collection.manager().shutdown().await;
+    if let Err(e) = push.deltas.save() {
+        tracing::error!(error = %e, "cannot save OTLP delta totals");
+    }
     tracing::info!("shutting down: checkpointing the head");
     let st = Arc::clone(&storage);
     tokio::task::spawn_blocking(move || st.close())

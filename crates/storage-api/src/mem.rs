@@ -78,7 +78,7 @@ impl MemQuerier {
     ) -> impl Iterator<Item = (&'a Labels, &'a BTreeMap<i64, f64>)> + 'a {
         self.data
             .iter()
-            .filter(move |(l, s)| matches_all(l, matchers) && s.range(start..=end).next().is_some())
+            .filter(move |(l, s)| start <= end && matches_all(l, matchers) && s.range(start..=end).next().is_some())
     }
 }
 
