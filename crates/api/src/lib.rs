@@ -130,7 +130,7 @@ pub struct AppState {
 /// The Prometheus-compatible API routes. Further routes (queries, UI) are
 /// merged in by the server.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/api/v1/write", post(remote::write))
         .route("/api/v1/read", post(remote::read))
         .route("/api/v1/series", get(series::series).post(series::series))
@@ -168,8 +168,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/-/healthy", get(admin::healthy).head(admin::healthy))
         .route("/-/ready", get(admin::ready).head(admin::ready))
-        .merge(push_routes())
-        // Bodies are bounded by the decode limits, checked while reading.
+        .merge(push_routes());
+    finish(routes, state)
+}
+
+/// Request counting and the state; bodies are bounded by the decode limits,
+/// checked while reading, not by axum's default limit.
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -192,18 +198,13 @@ fn push_routes() -> Router<AppState> {
 /// protocols, health and `/metrics`. `state.appender` receives everything;
 /// the read side of `state` is never used.
 pub fn push_router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/api/v1/write", post(remote::write))
         .route("/metrics", get(metrics::metrics))
         .route("/-/healthy", get(admin::healthy).head(admin::healthy))
         .route("/-/ready", get(admin::ready).head(admin::ready))
-        .merge(push_routes())
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::count_requests,
-        ))
-        .with_state(state)
+        .merge(push_routes());
+    finish(routes, state)
 }
 
 pub use params::tenant_from_headers;
