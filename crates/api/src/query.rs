@@ -382,10 +382,14 @@ pub(crate) fn write_timestamp(out: &mut String, t: i64) {
         out.push('-');
     }
     let abs = t.unsigned_abs();
-    let _ = write!(out, "{}", abs / 1000);
+    out.push_str(itoa::Buffer::new().format(abs / 1000));
     let fraction = abs % 1000;
     if fraction != 0 {
-        let _ = write!(out, ".{fraction:03}");
+        out.push('.');
+        for d in [fraction / 100, fraction / 10 % 10, fraction % 10] {
+            // A single decimal digit.
+            out.push(char::from(b'0' + d as u8));
+        }
     }
 }
 
@@ -411,7 +415,7 @@ fn write_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t);
     out.push_str(",\"");
-    out.push_str(&promql::format_value_f64(v));
+    promql::write_value_f64(out, v);
     out.push_str("\"]");
 }
 

@@ -13,9 +13,14 @@
 //!   an expression at one time, reading the preloaded samples with binary
 //!   searches. Subqueries evaluate their inner expression at their own steps.
 //! - Range queries first evaluate selectors, range functions over matrix
-//!   selectors and simple aggregations of those series by series over all
-//!   steps (sliding windows, group of each series computed once), with the
-//!   same results as step-by-step evaluation (`eval/range.rs`).
+//!   selectors, simple aggregations and arithmetic/comparison operators
+//!   (one-to-one matching, or with a number literal) of those series by
+//!   series over all steps (sliding windows, group and match of each series
+//!   computed once), with the same results as step-by-step evaluation
+//!   (`eval/range.rs`).
+//! - A subquery that would certainly exceed `max_samples` (its steps times
+//!   the fewest samples its expression yields per step) fails before its
+//!   steps are evaluated.
 //! - The metric name is removed late ("delayed name removal", as Prometheus 3
 //!   with `promql-delayed-name-removal`): operations only mark samples, and
 //!   names are dropped when the result is returned.
@@ -171,16 +176,75 @@ impl From<storage_api::StorageError> for QueryError {
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)` (shortest round-trip digits,
 /// never an exponent).
 pub fn format_value_f64(v: f64) -> String {
+    let mut out = String::new();
+    write_value_f64(&mut out, v);
+    out
+}
+
+/// Appends [`format_value_f64`]'s text to `out`, without allocating.
+pub fn write_value_f64(out: &mut String, v: f64) {
     if v.is_nan() {
-        "NaN".to_string()
+        out.push_str("NaN");
     } else if v == f64::INFINITY {
-        "+Inf".to_string()
+        out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
-        "-Inf".to_string()
+        out.push_str("-Inf");
+    } else if v == 0.0 {
+        out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Integral and exact in i64: the common case of counts and counters.
+        out.push_str(itoa::Buffer::new().format(v as i64));
     } else {
-        // Rust's Display for f64 is the shortest representation that round-trips
-        // and never uses an exponent, exactly as Go's 'f' format with precision -1.
-        format!("{v}")
+        // ryu finds Go's shortest round-trip digits, ties broken to even as
+        // Go does (Rust's Display rounds ties up: `99552201059253.625` is
+        // `…253.62` in Go and ryu, `…253.63` in Display), but may print them
+        // with an exponent: place the point.
+        let mut buf = ryu::Buffer::new();
+        write_plain_decimal(out, buf.format_finite(v));
+    }
+}
+
+/// Rewrites ryu's rendering of a finite non-zero float (`-1.5e-7`, `123.25`,
+/// `1e21`) without an exponent (`-0.00000015`, `123.25`, `1000000000000000000000`).
+fn write_plain_decimal(out: &mut String, text: &str) {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits = [0u8; 40];
+    let mut len = 0;
+    for b in int_part.bytes().chain(frac_part.bytes()).take(digits.len()) {
+        digits[len] = b;
+        len += 1;
+    }
+    // The decimal point sits after `point` digits.
+    let mut point = int_part.len() as i64 + exp;
+    let lead = digits[..len].iter().take_while(|&&b| b == b'0').count();
+    point -= lead as i64;
+    let trail = digits[lead..len].iter().rev().take_while(|&&b| b == b'0').count();
+    let digits = &digits[lead..len - trail];
+    let digits = std::str::from_utf8(digits).unwrap_or("0");
+    if negative {
+        out.push('-');
+    }
+    if digits.is_empty() {
+        out.push('0');
+    } else if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
+        out.push_str(digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
     }
 }
 

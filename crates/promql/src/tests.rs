@@ -208,6 +208,46 @@ fn limits_are_enforced() {
     assert!(matches!(err, Err(QueryError::Parse { .. })), "{err:?}");
 }
 
+/// A subquery certain to exceed the sample limit fails before evaluating its
+/// steps (issue 3: `count_over_time(vector(1)[1000d:1ms])` ran ~50 s before
+/// failing); one that may stay under the limit is evaluated.
+#[test]
+fn oversized_subquery_fails_fast() {
+    let s = fixture();
+    let q = s.querier(&model::TenantId::default()).expect("querier");
+    let engine = Engine::default();
+    for query in [
+        "count_over_time(vector(1)[1000d:1ms])",
+        "sum_over_time((vector(time()) * 2)[100d:100ms])",
+        "max_over_time(sum(vector(1) + 1)[1000d:1ms])",
+    ] {
+        let started = std::time::Instant::now();
+        let err = engine.instant_query(q.as_ref(), query, 240_000);
+        assert!(
+            matches!(err, Err(QueryError::TooManySamples { .. })),
+            "{query}: {err:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{query}");
+        let err = engine.range_query(q.as_ref(), query, 0, 240_000, 60_000);
+        assert!(
+            matches!(err, Err(QueryError::TooManySamples { .. })),
+            "{query}: {err:?}"
+        );
+    }
+    let small = Engine::new(EngineOptions {
+        max_samples: 100,
+        ..EngineOptions::default()
+    });
+    // 100 steps: at the limit, allowed; 101 steps: refused up front.
+    let ok = small.instant_query(q.as_ref(), "count_over_time(vector(1)[100s:1s])", 240_000);
+    assert!(ok.is_ok(), "{ok:?}");
+    let err = small.instant_query(q.as_ref(), "count_over_time(vector(1)[101s:1s])", 240_000);
+    assert!(matches!(err, Err(QueryError::TooManySamples { limit: 100 })), "{err:?}");
+    // The selector may be empty at every step: evaluated, not refused.
+    let ok = small.instant_query(q.as_ref(), "count_over_time(nonexistent[200s:1s])", 240_000);
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
 #[test]
 fn float_formatting_matches_go() {
     let cases = [
@@ -220,8 +260,35 @@ fn float_formatting_matches_go() {
         (f64::INFINITY, "+Inf"),
         (f64::NEG_INFINITY, "-Inf"),
         (123456.789, "123456.789"),
+        (-2.5, "-2.5"),
+        (1e15, "1000000000000000"),
+        (-123456789012345.0, "-123456789012345"),
     ];
     for (v, want) in cases {
+        assert_eq!(format_value_f64(v), want);
+    }
+    // Rust's Display prints the same shortest digits without an exponent.
+    for v in [
+        5e-324,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        -f64::MAX,
+        1e16,
+        0.3,
+        2.0 / 3.0,
+        1e-7,
+        9.999e22,
+    ] {
+        assert_eq!(format_value_f64(v), format!("{v}"));
+    }
+    // Exact ties between two shortest candidates: Go (as Prometheus 2.42
+    // prints them) rounds to even, where Rust's Display rounds up.
+    for (v, want) in [
+        // The exact values 1 + 2^-17, 99552201059253.625, -1545498534492127.25.
+        (1.0 + 2f64.powi(-17), "1.0000076293945312"),
+        (99_552_201_059_253.0 + 0.625, "99552201059253.62"),
+        (-1_545_498_534_492_127.0 - 0.25, "-1545498534492127.2"),
+    ] {
         assert_eq!(format_value_f64(v), want);
     }
 }
@@ -229,6 +296,21 @@ fn float_formatting_matches_go() {
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn float_formatting_matches_display(bits in any::<u64>(), small in -1e6f64..1e6, big in -1e17f64..1e17) {
+            for v in [f64::from_bits(bits), small, small / 1e9, big, big.trunc() + 0.25] {
+                if v.is_finite() {
+                    // Shortest round-trip digits (as long as Display's), no exponent.
+                    let text = format_value_f64(v);
+                    prop_assert_eq!(text.parse::<f64>().ok(), Some(v));
+                    prop_assert_eq!(text.len(), format!("{v}").len());
+                    prop_assert!(!text.contains('e'));
+                }
+            }
+        }
+    }
 
     const TOKENS: &[&str] = &[
         "sum",
@@ -507,6 +589,35 @@ fn range_evaluation_matches_step_by_step() {
         "count by (job) (g) > 1",
         "sum(g{job=\"none\"})",
         "absent(sum(nonexistent))",
+        // Binary operators evaluated series by series (and those declined).
+        "avg(1 - g / on(job, instance) c_total)",
+        "g / ignoring(__name__) g",
+        "g * 2",
+        "2 - g",
+        "(g) > 3",
+        "3 < g",
+        "g >= bool 3",
+        "2 == bool g",
+        "g + on(instance) c_total",
+        "g - ignoring(job) c_total",
+        "rate(c_total[1m]) / on(job, instance) g",
+        "sum by (job) (g) / sum by (job) (c_total)",
+        "sum by (job) (rate(c_total[1m])) > bool on(job) sum by (job) (g)",
+        "max by (job) (g * 2)",
+        "sum without (instance) (g % 7 ^ 2)",
+        "count by (__name__) (g > 0)",
+        "avg(g / c_total)",
+        "sum(sum by (job) (g))",
+        "max(g) - min(g)",
+        "topk(1, g / on(job, instance) c_total)",
+        "histogram_quantile(0.5, sum by (le) (g * 2))",
+        "g / on(job) group_left c_total",
+        "g and c_total",
+        "g atan2 c_total",
+        "-g + 1",
+        "g offset 1m / g",
+        "c_total @ 600 * g",
+        "last_over_time(g[1m] @ 1000) - g",
     ] {
         queries.push(extra.to_string());
     }
@@ -535,6 +646,8 @@ fn range_evaluation_matches_step_by_step() {
         "g",
         "rate(g[1m])",
         "sum(rate(c_total[5m])) * 2",
+        "g / c_total",
+        "avg(1 - g / on(job, instance) c_total)",
     ] {
         let fast = small.range_query(&*q, query, 0, 2_600_000, 15_000);
         let slow = small.range_query_stepwise(&*q, query, 0, 2_600_000, 15_000);

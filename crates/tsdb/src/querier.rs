@@ -1,7 +1,7 @@
 //! Reading one tenant's data: merges the head and every block overlapping
 //! the range, per series, and applies tombstones.
 
-use crate::block::reader::{BlockReader, FrameCache};
+use crate::block::reader::{BlockReader, ChunkRef, FrameCache};
 use crate::db::{Db, Tombstone};
 use crate::head::series::sort_dedup;
 use crate::packed;
@@ -11,6 +11,15 @@ use model::{Labels, Matcher, Sample};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use storage_api::{Querier, SelectHints, Series, StorageError};
+
+/// Where one series' samples in a selected range are.
+#[derive(Default)]
+struct Sources {
+    /// (index of the block among those selected, its chunks in range).
+    blocks: Vec<(usize, Vec<ChunkRef>)>,
+    /// The head's samples in range.
+    head: Vec<Sample>,
+}
 
 /// A querier over one tenant's database. Cheap to create; sees blocks as
 /// they were at creation.
@@ -43,30 +52,19 @@ impl DbQuerier {
 
     fn select_inner(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>, StorageError> {
         let (start, end) = (hints.start, hints.end);
-        let mut merged: BTreeMap<Labels, (Vec<Sample>, usize)> = BTreeMap::new();
-        let mut total = 0usize;
-        let mut count = |n: usize| -> Result<(), StorageError> {
-            total += n;
-            match hints.max_samples {
-                Some(limit) if total > limit => Err(StorageError::TooManySamples { limit }),
-                _ => Ok(()),
-            }
-        };
-        for block in self.blocks_in(start, end) {
-            let mut cache = FrameCache::default();
-            for id in select_postings(&**block, matchers) {
-                let (labels, chunks) = block.series(id)?;
-                let mut samples = Vec::new();
-                for c in chunks.iter().filter(|c| c.max_t >= start && c.min_t <= end) {
-                    block.read_chunk(c, &mut cache, start, end, &mut samples)?;
-                }
-                if samples.is_empty() {
+        let blocks: Vec<&Arc<BlockReader>> = self.blocks_in(start, end).collect();
+        // Every matching series with its sources, each block's chunks in range
+        // (with their sample count) and the head series: decoded below series
+        // by series straight into one vector of the right capacity.
+        let mut sources: BTreeMap<Labels, Sources> = BTreeMap::new();
+        for (bi, block) in blocks.iter().enumerate() {
+            for id in select_postings(&***block, matchers) {
+                let (labels, mut chunks) = block.series(id)?;
+                chunks.retain(|c| c.max_t >= start && c.min_t <= end);
+                if chunks.is_empty() {
                     continue;
                 }
-                count(samples.len())?;
-                let e = merged.entry(labels).or_default();
-                e.0.extend_from_slice(&samples);
-                e.1 += 1;
+                sources.entry(labels).or_default().blocks.push((bi, chunks));
             }
         }
         for s in self.db.head.select_series(matchers) {
@@ -74,14 +72,34 @@ impl DbQuerier {
             if samples.is_empty() {
                 continue;
             }
-            count(samples.len())?;
-            let e = merged.entry(packed::unpack(&s.labels)).or_default();
-            e.0.extend_from_slice(&samples);
-            e.1 += 1;
+            sources.entry(packed::unpack(&s.labels)).or_default().head = samples;
         }
-        let mut out = Vec::with_capacity(merged.len());
-        for (labels, (mut samples, sources)) in merged {
-            if sources > 1 {
+        let mut total = 0usize;
+        let mut caches: Vec<FrameCache> = blocks.iter().map(|_| FrameCache::default()).collect();
+        let mut out = Vec::with_capacity(sources.len());
+        for (labels, src) in sources {
+            let capacity = src
+                .blocks
+                .iter()
+                .flat_map(|(_, chunks)| chunks.iter().map(|c| BlockReader::estimate_samples_in(c, start, end)))
+                .sum::<usize>()
+                + src.head.len();
+            let mut samples: Vec<Sample> = Vec::with_capacity(capacity);
+            for (bi, chunks) in &src.blocks {
+                for c in chunks {
+                    blocks[*bi].read_chunk(c, &mut caches[*bi], start, end, &mut samples)?;
+                }
+            }
+            samples.extend_from_slice(&src.head);
+            total += samples.len();
+            if let Some(limit) = hints.max_samples {
+                if total > limit {
+                    return Err(StorageError::TooManySamples { limit });
+                }
+            }
+            // Sources are read oldest first; they overlap only after
+            // out-of-order writes, and then a later source wins a timestamp.
+            if samples.windows(2).any(|w| w[0].t >= w[1].t) {
                 sort_dedup(&mut samples);
             }
             self.apply_tombstones(&labels, &mut samples);

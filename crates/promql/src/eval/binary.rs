@@ -34,7 +34,7 @@ pub(crate) enum BinOp {
 }
 
 impl BinOp {
-    fn parse(s: &str) -> Option<BinOp> {
+    pub(super) fn parse(s: &str) -> Option<BinOp> {
         Some(match s {
             "+" => BinOp::Add,
             "-" => BinOp::Sub,
@@ -56,21 +56,21 @@ impl BinOp {
         })
     }
 
-    fn is_comparison(self) -> bool {
+    pub(super) fn is_comparison(self) -> bool {
         matches!(
             self,
             BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le
         )
     }
 
-    fn is_set(self) -> bool {
+    pub(super) fn is_set(self) -> bool {
         matches!(self, BinOp::And | BinOp::Or | BinOp::Unless)
     }
 }
 
 /// Applies an arithmetic or comparison operator to two floats. For
 /// comparisons, returns the left value and whether the comparison holds.
-fn apply(op: BinOp, l: f64, r: f64) -> (f64, bool) {
+pub(super) fn apply(op: BinOp, l: f64, r: f64) -> (f64, bool) {
     match op {
         BinOp::Add => (l + r, true),
         BinOp::Sub => (l - r, true),
@@ -90,15 +90,15 @@ fn apply(op: BinOp, l: f64, r: f64) -> (f64, bool) {
 }
 
 /// How two vectors' samples are matched.
-struct Matching<'m> {
+pub(super) struct Matching<'m> {
     on: bool,
     names: Vec<&'m str>,
-    card: &'m VectorMatchCardinality,
+    pub(super) card: &'m VectorMatchCardinality,
     include: Vec<&'m str>,
 }
 
 impl<'m> Matching<'m> {
-    fn new(modifier: Option<&'m BinModifier>) -> Self {
+    pub(super) fn new(modifier: Option<&'m BinModifier>) -> Self {
         static ONE_TO_ONE: VectorMatchCardinality = VectorMatchCardinality::OneToOne;
         let (on, names) = match modifier.and_then(|m| m.matching.as_ref()) {
             Some(LabelModifier::Include(l)) => (true, l.labels.iter().map(String::as_str).collect()),
@@ -119,7 +119,7 @@ impl<'m> Matching<'m> {
     }
 
     /// The labels two samples must share to match.
-    fn signature(&self, labels: &Labels) -> Labels {
+    pub(super) fn signature(&self, labels: &Labels) -> Labels {
         if self.on {
             labels.keep(&self.names)
         } else {
@@ -231,7 +231,7 @@ fn set_op(op: BinOp, lhs: Vec<InstantSample>, rhs: Vec<InstantSample>, matching:
 
 /// The labels of a vector-vector result: the "many" side's labels, reduced
 /// for one-to-one matching, plus `group_x` labels from the "one" side.
-fn result_labels(many: &Labels, one: &Labels, matching: &Matching<'_>, drop_name: bool) -> Labels {
+pub(super) fn result_labels(many: &Labels, one: &Labels, matching: &Matching<'_>, drop_name: bool) -> Labels {
     let mut labels = if matches!(matching.card, VectorMatchCardinality::OneToOne) {
         if matching.on {
             let mut keep = matching.names.clone();

@@ -1,8 +1,8 @@
 //! Range evaluation across all steps at once, for the expressions where it
 //! pays: selectors, range functions over a matrix selector (`rate`,
-//! `increase`, `*_over_time`, …) and the simple aggregations over them
-//! (`sum`, `avg`, `count`, `group`, `min`, `max`, `stddev`, `stdvar`).
-//! Layer 2.
+//! `increase`, `*_over_time`, …), the simple aggregations (`sum`, `avg`,
+//! `count`, `group`, `min`, `max`, `stddev`, `stdvar`) and binary operators
+//! (`range/binary.rs`) over any of these. Layer 2.
 //!
 //! Prometheus-style: each series is walked once over the whole range with
 //! two pointers sliding over its sorted samples, producing the value at every
@@ -15,9 +15,13 @@
 //! otherwise such sub-expressions are computed up front and handed out step
 //! by step when `Evaluator::eval` reaches them (`take_precomputed`).
 
+mod binary;
+
 use super::{offset_ms, Evaluator, InstantSample};
 use crate::functions::aggregate::Group;
-use crate::functions::rollup::{not_counter_message, not_counter_name, rollup_value, unwrap_parens, Window};
+use crate::functions::rollup::{
+    extrapolated_rate, not_counter_message, not_counter_name, rollup_value, unwrap_parens, Window,
+};
 use crate::QueryError;
 use model::{is_stale_nan, Labels, Sample};
 use promql_parser::parser::{AggregateExpr, Call, Expr, LabelModifier, MatrixSelector, VectorSelector};
@@ -58,6 +62,18 @@ const AGG_OPS: [&str; 8] = ["sum", "avg", "count", "group", "max", "min", "stdde
 /// Output series × steps above which a sub-expression under a step-by-step
 /// parent is left to step-by-step evaluation (memory bound).
 const MAX_PRECOMPUTED_POINTS: usize = 4_000_000;
+
+/// Where a range evaluation is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ctx {
+    /// The whole query: no size bound.
+    Whole,
+    /// A sub-expression handed out step by step to a step-by-step parent:
+    /// bounded, and not a plain selector.
+    Precompute,
+    /// The operand of a range-evaluated aggregation or binary operator: bounded.
+    Operand,
+}
 
 /// An expression producing one output series per loaded series.
 enum Source<'e> {
@@ -163,28 +179,29 @@ impl Evaluator<'_> {
         Ok(())
     }
 
-    /// Evaluates `expr` at every step if it has a supported shape. A plain
-    /// selector is accepted, and no size bound applies, only when
-    /// `allow_selector` (the whole query).
-    fn eval_range_node(&self, expr: &Expr, allow_selector: bool) -> Result<Option<RangeResult>, QueryError> {
+    /// Evaluates `expr` at every step if it has a supported shape, in the
+    /// given context (see [`Ctx`]); `None` when it has not, or when holding
+    /// its result for the whole range would take too much memory.
+    fn eval_range_node(&self, expr: &Expr, ctx: Ctx) -> Result<Option<RangeResult>, QueryError> {
         if self.step <= 0 {
             return Ok(None);
         }
         if let Some(src) = Source::of(expr) {
-            if !allow_selector {
-                // Under step-by-step parents: not plain selectors (nothing to
-                // gain) nor results too big to hold for the whole range.
+            if ctx != Ctx::Whole {
+                // Not results too big to hold for the whole range, nor plain
+                // selectors under step-by-step parents (nothing to gain).
                 let points = self.loaded(src.selector()).len().saturating_mul(self.num_steps());
-                if matches!(src, Source::Selector(_)) || points > MAX_PRECOMPUTED_POINTS {
+                if (ctx == Ctx::Precompute && matches!(src, Source::Selector(_))) || points > MAX_PRECOMPUTED_POINTS {
                     return Ok(None);
                 }
             }
             return self.eval_source(&src).map(Some);
         }
-        if let Expr::Aggregate(a) = unwrap_parens(expr) {
-            return self.eval_range_aggregate(a, !allow_selector);
+        match unwrap_parens(expr) {
+            Expr::Aggregate(a) => self.eval_range_aggregate(a, ctx != Ctx::Whole),
+            Expr::Binary(b) => self.eval_range_binary(b),
+            _ => Ok(None),
         }
-        Ok(None)
     }
 
     /// Computes the points of series `i` of `src` into `buf` (step index,
@@ -230,6 +247,17 @@ impl Evaluator<'_> {
                     Cow::Borrowed(&series.samples)
                 };
                 let mut info_at: Option<usize> = None;
+                // Counter resets (a sample below its predecessor) by position:
+                // windows without one skip `rate`'s and `increase`'s reset scan.
+                let counter = matches!(*name, "rate" | "increase");
+                let resets: Vec<usize> = if counter {
+                    (1..samples.len())
+                        .filter(|&j| samples[j].v < samples[j - 1].v)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let mut next_reset = 0;
                 let (mut lo, mut hi) = (0, 0);
                 for (k, count) in counts.iter_mut().enumerate() {
                     let t = self.step_time(k);
@@ -250,7 +278,17 @@ impl Evaluator<'_> {
                     if points.len() >= 2 && info_at.is_none() {
                         info_at = Some(k);
                     }
-                    if let Some(v) = rollup_value(name, points, Window { start: mint, end: reft }, t, &[]) {
+                    let window = Window { start: mint, end: reft };
+                    let value = if counter {
+                        while next_reset < resets.len() && resets[next_reset] <= lo {
+                            next_reset += 1;
+                        }
+                        let reset_inside = resets.get(next_reset).is_some_and(|&j| j < hi);
+                        extrapolated_rate(points, window, true, *name == "rate", reset_inside)
+                    } else {
+                        rollup_value(name, points, window, t, &[])
+                    };
+                    if let Some(v) = value {
                         buf.push((k, t, v));
                     }
                 }
@@ -313,9 +351,6 @@ impl Evaluator<'_> {
         if !AGG_OPS.contains(&op.as_str()) || a.param.is_some() {
             return Ok(None);
         }
-        let Some(src) = Source::of(&a.expr) else {
-            return Ok(None);
-        };
         let (by, names): (bool, Vec<&str>) = match &a.modifier {
             Some(LabelModifier::Include(l)) => (true, l.labels.iter().map(String::as_str).collect()),
             Some(LabelModifier::Exclude(l)) => (false, l.labels.iter().map(String::as_str).collect()),
@@ -323,16 +358,28 @@ impl Evaluator<'_> {
         };
         let mut without_names = names.clone();
         without_names.push(model::METRIC_NAME);
+        let grouping = |labels: &Labels| -> Labels {
+            if by {
+                labels.keep(&names)
+            } else {
+                labels.without(&without_names)
+            }
+        };
+        let Some(src) = Source::of(&a.expr) else {
+            if !has_range_shape(&a.expr) {
+                return Ok(None);
+            }
+            return match self.eval_range_node(&a.expr, Ctx::Operand)? {
+                Some(input) => self.aggregate_result(&op, grouping, input, bounded),
+                None => Ok(None),
+            };
+        };
         let loaded = self.loaded(src.selector());
         // Each series' group, once for the whole range.
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
         for (i, s) in loaded.iter().enumerate() {
-            let key = if by {
-                s.labels.keep(&names)
-            } else {
-                s.labels.without(&without_names)
-            };
+            let key = grouping(&s.labels);
             match index.get(&key) {
                 Some(&g) => groups[g].1.push(i),
                 None => {
@@ -396,7 +443,7 @@ impl Evaluator<'_> {
     /// the result series (points at step times) after the same per-step
     /// accounting as step-by-step evaluation.
     pub(crate) fn range_query_direct(&mut self, expr: &Expr) -> Result<Option<Vec<super::RangeSeries>>, QueryError> {
-        let Some(res) = self.eval_range_node(expr, true)? else {
+        let Some(res) = self.eval_range_node(expr, Ctx::Whole)? else {
             return Ok(None);
         };
         let n = self.num_steps();
@@ -433,11 +480,99 @@ impl Evaluator<'_> {
         ))
     }
 
+    /// Aggregates a range-evaluated `input` per group and step, as
+    /// step-by-step evaluation would: members in the order of the step's
+    /// vector, groups ordered by their first sample. `None` when the input's
+    /// series are not in vector order at every step, or when a group mixes
+    /// samples with and without their name marked for removal.
+    fn aggregate_result(
+        &self,
+        op: &str,
+        grouping: impl Fn(&Labels) -> Labels,
+        input: RangeResult,
+        bounded: bool,
+    ) -> Result<Option<RangeResult>, QueryError> {
+        let n = self.num_steps();
+        // Series order must be the vector order at every step, so that adding
+        // members series by series keeps the step-by-step summation order.
+        let mut last_order = vec![usize::MAX; n];
+        for s in &input.series {
+            for p in &s.points {
+                let last = &mut last_order[p.k];
+                if *last != usize::MAX && *last >= p.order {
+                    return Ok(None);
+                }
+                *last = p.order;
+            }
+        }
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut groups: Vec<(Labels, bool, Vec<usize>)> = Vec::new();
+        for (i, s) in input.series.iter().enumerate() {
+            let key = grouping(&s.labels);
+            match index.get(&key) {
+                Some(&g) => {
+                    if groups[g].1 != s.drop_name {
+                        return Ok(None);
+                    }
+                    groups[g].2.push(i);
+                }
+                None => {
+                    index.insert(key.clone(), groups.len());
+                    groups.push((key, s.drop_name, vec![i]));
+                }
+            }
+        }
+        drop(index);
+        if bounded && groups.len().saturating_mul(n) > MAX_PRECOMPUTED_POINTS {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        let mut cells: Vec<Option<(Group, usize)>> = Vec::new();
+        for (labels, drop_name, members) in groups {
+            self.check_deadline_now()?;
+            cells.clear();
+            cells.resize_with(n, || None);
+            for &i in &members {
+                for p in &input.series[i].points {
+                    match &mut cells[p.k] {
+                        Some((g, _)) => g.add(op, p.v, drop_name)?,
+                        cell => *cell = Some((Group::start(op, Labels::empty(), p.v, drop_name), p.order)),
+                    }
+                }
+            }
+            let points: Vec<Pt> = cells
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(k, cell)| {
+                    let (g, order) = cell.as_mut()?;
+                    Some(Pt {
+                        k,
+                        t: self.step_time(k),
+                        v: g.finish(op, f64::NAN),
+                        order: *order,
+                    })
+                })
+                .collect();
+            if !points.is_empty() {
+                out.push(OutSeries {
+                    labels,
+                    drop_name,
+                    points,
+                });
+            }
+        }
+        Ok(Some(RangeResult {
+            series: out,
+            counts: input.counts,
+            infos: input.infos,
+        }))
+    }
+
     /// Computes the supported sub-expressions of `expr` (aggregations and
     /// range functions outside subqueries) over the whole range.
     pub(crate) fn precompute(&mut self, expr: &Expr) -> Result<(), QueryError> {
-        if matches!(expr, Expr::Aggregate(_) | Expr::Call(_)) {
-            if let Some(res) = self.eval_range_node(expr, false)? {
+        if matches!(expr, Expr::Aggregate(_) | Expr::Call(_) | Expr::Binary(_)) {
+            if let Some(res) = self.eval_range_node(expr, Ctx::Precompute)? {
                 let cursors = vec![0; res.series.len()];
                 self.precomputed.insert(
                     expr as *const Expr as usize,
@@ -520,5 +655,21 @@ impl Evaluator<'_> {
             self.annotations.info(&msg, pos);
         }
         Ok(Some(out.into_iter().map(|x| x.1).collect()))
+    }
+}
+
+/// Whether `expr` has a shape [`Evaluator::eval_range_node`] may evaluate
+/// as an operand (it may still decline for size), checked before any work.
+fn has_range_shape(expr: &Expr) -> bool {
+    if Source::of(expr).is_some() {
+        return true;
+    }
+    match unwrap_parens(expr) {
+        Expr::Aggregate(a) => {
+            let op = a.op.to_string().to_ascii_lowercase();
+            AGG_OPS.contains(&op.as_str()) && a.param.is_none() && has_range_shape(&a.expr)
+        }
+        Expr::Binary(b) => binary::supported(b),
+        _ => false,
     }
 }

@@ -219,6 +219,19 @@ impl Evaluator<'_> {
             _ => DEFAULT_SUBQUERY_STEP_MS,
         };
         let range_start = reft.saturating_sub(duration_ms(&sq.range));
+        // Fail before evaluating when the subquery would certainly hold more
+        // samples than allowed: its steps times the fewest samples the inner
+        // expression yields at any step. (Step by step it would fail the same
+        // way, but only after evaluating `max_samples` steps.)
+        let num_steps = reft.div_euclid(step).saturating_sub(range_start.div_euclid(step));
+        let at_least = u128::try_from(num_steps)
+            .unwrap_or(0)
+            .saturating_mul(min_samples_per_step(&sq.expr) as u128);
+        if at_least.saturating_add(self.step_samples as u128) > self.opts.max_samples as u128 {
+            return Err(QueryError::TooManySamples {
+                limit: self.opts.max_samples,
+            });
+        }
         let mut ts = (range_start.div_euclid(step) + 1).saturating_mul(step);
         let mut out: Vec<RangeSeries> = Vec::new();
         let mut index: HashMap<model::Labels, usize> = HashMap::new();
@@ -274,4 +287,42 @@ fn push(
         }
     };
     out[i].points.push(model::Sample::new(t, v));
+}
+
+/// A lower bound of the number of samples `expr` yields at any evaluation
+/// time: 1 for scalars and for expressions that always return one sample
+/// (`vector(…)`, aggregations without grouping of such), 0 when it depends on
+/// the data.
+fn min_samples_per_step(expr: &Expr) -> usize {
+    use promql_parser::parser::value::ValueType;
+    match expr {
+        Expr::NumberLiteral(_) => 1,
+        Expr::Paren(p) => min_samples_per_step(&p.expr),
+        Expr::Unary(u) => min_samples_per_step(&u.expr),
+        Expr::Call(c) => match c.func.name {
+            "vector" | "time" | "scalar" | "pi" => 1,
+            "abs" | "ceil" | "floor" | "exp" | "sqrt" | "ln" | "log2" | "log10" | "round" | "sgn" | "clamp"
+            | "clamp_min" | "clamp_max" | "timestamp" | "sort" | "sort_desc" => {
+                c.args.args.first().map_or(0, |a| min_samples_per_step(a))
+            }
+            _ => 0,
+        },
+        Expr::Binary(b) => {
+            let filters = b.op.is_comparison_operator() && !b.modifier.as_ref().is_some_and(|m| m.return_bool);
+            match (b.lhs.value_type(), b.rhs.value_type()) {
+                (ValueType::Scalar, ValueType::Scalar) => 1,
+                _ if filters => 0,
+                (ValueType::Vector, ValueType::Scalar) => min_samples_per_step(&b.lhs),
+                (ValueType::Scalar, ValueType::Vector) => min_samples_per_step(&b.rhs),
+                _ => 0,
+            }
+        }
+        Expr::Aggregate(a) => match a.op.to_string().to_ascii_lowercase().as_str() {
+            "sum" | "avg" | "count" | "group" | "min" | "max" | "stddev" | "stdvar" => {
+                min_samples_per_step(&a.expr).min(1)
+            }
+            _ => 0,
+        },
+        _ => 0,
+    }
 }

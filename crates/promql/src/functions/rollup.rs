@@ -157,9 +157,9 @@ impl Evaluator<'_> {
 /// series in `window`, evaluated at `t` with scalar parameters `params`.
 pub(crate) fn rollup_value(name: &str, points: &[Sample], window: Window, t: i64, params: &[f64]) -> Option<f64> {
     match name {
-        "rate" => extrapolated_rate(points, window, true, true),
-        "increase" => extrapolated_rate(points, window, true, false),
-        "delta" => extrapolated_rate(points, window, false, false),
+        "rate" => extrapolated_rate(points, window, true, true, true),
+        "increase" => extrapolated_rate(points, window, true, false, true),
+        "delta" => extrapolated_rate(points, window, false, false, true),
         "irate" => instant_value(points, true),
         "idelta" => instant_value(points, false),
         "deriv" => (points.len() >= 2).then(|| linear_regression(points, points[0].t).0),
@@ -250,14 +250,23 @@ fn go_float_f(v: f64) -> String {
 /// towards the window's edges (at most half a sample interval beyond the
 /// first/last sample when they are far from the edges, and never below zero
 /// for counters).
-fn extrapolated_rate(points: &[Sample], w: Window, is_counter: bool, is_rate: bool) -> Option<f64> {
+/// `rate`, `increase` and `delta` over the window's `points`. A caller that
+/// knows no sample is below its predecessor may pass `scan_resets = false`:
+/// the counter-reset scan would add nothing.
+pub(crate) fn extrapolated_rate(
+    points: &[Sample],
+    w: Window,
+    is_counter: bool,
+    is_rate: bool,
+    scan_resets: bool,
+) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
     let first = points[0];
     let last = points[points.len() - 1];
     let mut result = last.v - first.v;
-    if is_counter {
+    if is_counter && scan_resets {
         let mut prev = first.v;
         for p in &points[1..] {
             if p.v < prev {

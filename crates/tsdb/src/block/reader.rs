@@ -22,6 +22,8 @@ pub(crate) struct ChunkRef {
     pub(crate) max_t: i64,
     pub(crate) frame: usize,
     pub(crate) offset: usize,
+    /// Samples in the chunk, as the index records it (a capacity hint).
+    pub(crate) num_samples: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -251,12 +253,14 @@ impl BlockReader {
             let max_t = min_t.wrapping_add(r.uvarint().map_err(e)? as i64);
             frame += r.uvarint().map_err(e)? as usize;
             let offset = r.uvarint().map_err(e)? as usize;
-            let _num_samples = r.uvarint().map_err(e)?;
+            let num_samples = r.uvarint().map_err(e)?;
             chunks.push(ChunkRef {
                 min_t,
                 max_t,
                 frame,
                 offset,
+                // Only a capacity hint: bounded so a corrupt index cannot make us allocate much.
+                num_samples: usize::try_from(num_samples).unwrap_or(0).min(1 << 16),
             });
             prev_max = max_t;
         }
@@ -286,16 +290,35 @@ impl BlockReader {
         end: i64,
         out: &mut Vec<Sample>,
     ) -> Result<(), TsdbError> {
-        let mut tmp = std::mem::take(&mut cache.scratch);
-        tmp.clear();
-        let frame = cache.get(self, c.frame)?;
+        let FrameCache { frame, scratch } = cache;
+        let frame = FrameCache::get(frame, self, c.frame)?;
         let bytes = frame
             .get(c.offset..)
             .ok_or_else(|| corrupt(&self.dir, "chunks", "chunk offset past frame"))?;
-        codec::decimal::decode_chunk(bytes, &mut tmp).map_err(|e| corrupt(&self.dir, "chunks", e))?;
-        out.extend(tmp.iter().filter(|s| s.t >= start && s.t <= end));
-        cache.scratch = tmp;
+        let bad = |e| corrupt(&self.dir, "chunks", e);
+        if c.min_t >= start && c.max_t <= end {
+            codec::decimal::decode_chunk(bytes, out).map_err(bad)?;
+            return Ok(());
+        }
+        // Partly in range (often only the tail, for an instant query): decode
+        // aside and copy only the run inside the range (samples are sorted).
+        scratch.clear();
+        codec::decimal::decode_chunk(bytes, scratch).map_err(bad)?;
+        let lo = scratch.partition_point(|s| s.t < start);
+        let hi = scratch.partition_point(|s| s.t <= end);
+        out.extend_from_slice(&scratch[lo..hi.max(lo)]);
         Ok(())
+    }
+
+    /// How many of the chunk's samples likely fall in `start..=end`: all if
+    /// it lies inside, else in proportion to the time overlap (a capacity hint).
+    pub(crate) fn estimate_samples_in(c: &ChunkRef, start: i64, end: i64) -> usize {
+        if c.min_t >= start && c.max_t <= end {
+            return c.num_samples;
+        }
+        let span = (i128::from(c.max_t) - i128::from(c.min_t)).max(1);
+        let overlap = (i128::from(c.max_t.min(end)) - i128::from(c.min_t.max(start))).clamp(0, span);
+        usize::try_from(overlap * c.num_samples as i128 / span).unwrap_or(0) + 1
     }
 
     /// All label names used in the block, sorted.
@@ -344,14 +367,15 @@ impl PostingsSource for BlockReader {
 #[derive(Default)]
 pub(crate) struct FrameCache {
     frame: Option<(usize, Vec<u8>)>,
+    /// Decoded samples of a chunk only partly in range.
     scratch: Vec<Sample>,
 }
 
 impl FrameCache {
-    fn get(&mut self, block: &BlockReader, i: usize) -> Result<&[u8], TsdbError> {
-        if self.frame.as_ref().is_none_or(|(fi, _)| *fi != i) {
-            self.frame = Some((i, block.frame(i)?));
+    fn get<'c>(frame: &'c mut Option<(usize, Vec<u8>)>, block: &BlockReader, i: usize) -> Result<&'c [u8], TsdbError> {
+        if frame.as_ref().is_none_or(|(fi, _)| *fi != i) {
+            *frame = Some((i, block.frame(i)?));
         }
-        Ok(self.frame.as_ref().map(|(_, f)| f.as_slice()).unwrap_or_default())
+        Ok(frame.as_ref().map(|(_, f)| f.as_slice()).unwrap_or_default())
     }
 }
