@@ -9,10 +9,13 @@
 //!   each job inheriting the global values; `metrics_path` `/metrics`,
 //!   `scheme` `http`, `honor_timestamps` true.
 //! - Validation errors name the job and the field; YAML errors carry the
-//!   line and column.
+//!   line and column. Both are placed on the field's own line when read
+//!   from text (`locate`): serde reports value errors at the job's line.
 //! - Secrets (`password`, `credentials`, `bearer_token`) are [`Secret`]s:
 //!   `Debug`, `Display` and serialization print `<secret>`, so
 //!   [`ScrapeConfigs::redacted_yaml`] can be shown on a status page.
+
+mod locate;
 
 use crate::relabel::RelabelConfig;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -717,11 +720,13 @@ impl ScrapeConfigs {
     /// Reads the `global` and `scrape_configs` sections of a whole YAML
     /// file (other top-level keys are ignored). Errors carry line numbers.
     pub fn from_yaml(text: &str) -> Result<ScrapeConfigs, ConfigError> {
-        let sections: Sections = serde_norway::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        let sections: Sections =
+            serde_norway::from_str(text).map_err(|e| locate::place(text, ConfigError::Yaml(e.to_string())))?;
         Self::build(
             sections.global.unwrap_or_default(),
             sections.scrape_configs.unwrap_or_default(),
         )
+        .map_err(|e| locate::place(text, e))
     }
 
     /// Builds from already-parsed YAML values (as the server's config holds
