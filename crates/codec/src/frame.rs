@@ -33,6 +33,15 @@ pub fn compress_frame(data: &[u8], level: i32, out: &mut Vec<u8>) {
 /// Decompresses one zstd frame that must fill `bytes` exactly, refusing to produce
 /// more than `max_decompressed` bytes.
 pub fn decompress_frame(bytes: &[u8], max_decompressed: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    decompress_frame_into(bytes, max_decompressed, &mut out)?;
+    Ok(out)
+}
+
+/// [`decompress_frame`] into `out`, replacing its content and reusing its
+/// allocation (readers decompressing frame after frame allocate once).
+pub fn decompress_frame_into(bytes: &[u8], max_decompressed: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    out.clear();
     let frame_len = zstd::zstd_safe::find_frame_compressed_size(bytes).map_err(|code| DecodeError::Zstd {
         reason: zstd::zstd_safe::get_error_name(code),
     })?;
@@ -54,38 +63,46 @@ pub fn decompress_frame(bytes: &[u8], max_decompressed: usize) -> Result<Vec<u8>
                     declared,
                 });
             }
-            let mut out = vec![0u8; size as usize];
+            out.resize(size as usize, 0);
             let written = zstd::zstd_safe::decompress(&mut out[..], bytes).map_err(|code| DecodeError::Zstd {
                 reason: zstd::zstd_safe::get_error_name(code),
-            })?;
-            if written != out.len() {
-                return Err(DecodeError::Corrupted {
-                    what: "zstd frame",
-                    offset: 0,
-                    reason: "content size differs from the header",
-                });
+            });
+            match written {
+                Ok(n) if n == out.len() => Ok(()),
+                Ok(_) => {
+                    out.clear();
+                    Err(DecodeError::Corrupted {
+                        what: "zstd frame",
+                        offset: 0,
+                        reason: "content size differs from the header",
+                    })
+                }
+                Err(e) => {
+                    out.clear();
+                    Err(e)
+                }
             }
-            Ok(out)
         }
         None => {
             // Frames written by other tools may omit the size: stream with a cap.
             let decoder = zstd::stream::read::Decoder::with_buffer(bytes).map_err(|_| DecodeError::Zstd {
                 reason: "cannot create decoder",
             })?;
-            let mut out = Vec::new();
-            decoder
-                .take(max_decompressed as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|_| DecodeError::Zstd {
+            let read = decoder.take(max_decompressed as u64 + 1).read_to_end(out);
+            if read.is_err() {
+                out.clear();
+                return Err(DecodeError::Zstd {
                     reason: "corrupted frame data",
-                })?;
+                });
+            }
             if out.len() > max_decompressed {
+                out.clear();
                 return Err(DecodeError::FrameTooLarge {
                     limit: max_decompressed,
                     declared: None,
                 });
             }
-            Ok(out)
+            Ok(())
         }
     }
 }

@@ -21,5 +21,5 @@ pub mod xor;
 
 pub use decimal::{decode_chunk, encode_chunk};
 pub use error::DecodeError;
-pub use frame::{compress_frame, decompress_frame};
+pub use frame::{compress_frame, decompress_frame, decompress_frame_into};
 pub use xor::{decode_xor, XorEncoder, XorIter};

@@ -56,24 +56,57 @@ impl DbQuerier {
         // Every matching series with its sources, each block's chunks in range
         // (with their sample count) and the head series: decoded below series
         // by series straight into one vector of the right capacity.
-        let mut sources: BTreeMap<Labels, Sources> = BTreeMap::new();
-        for (bi, block) in blocks.iter().enumerate() {
+        let mut per_block: Vec<Vec<(Labels, Vec<ChunkRef>)>> = Vec::with_capacity(blocks.len());
+        for block in &blocks {
+            let mut found = Vec::new();
             for id in select_postings(&***block, matchers) {
                 let (labels, mut chunks) = block.series(id)?;
                 chunks.retain(|c| c.max_t >= start && c.min_t <= end);
-                if chunks.is_empty() {
-                    continue;
+                if !chunks.is_empty() {
+                    found.push((labels, chunks));
                 }
-                sources.entry(labels).or_default().blocks.push((bi, chunks));
             }
+            per_block.push(found);
         }
+        let mut head: Vec<(Labels, Vec<Sample>)> = Vec::new();
         for s in self.db.head.select_series(matchers) {
             let samples = s.data.lock().samples(start, end);
-            if samples.is_empty() {
-                continue;
+            if !samples.is_empty() {
+                head.push((packed::unpack(&s.labels), samples));
             }
-            sources.entry(packed::unpack(&s.labels)).or_default().head = samples;
         }
+        let sources: Vec<(Labels, Sources)> = match (per_block.iter().filter(|b| !b.is_empty()).count(), head.len()) {
+            // One block alone: its series come in label order (ids follow it).
+            (1, 0) => {
+                let (bi, found) = per_block
+                    .into_iter()
+                    .enumerate()
+                    .find(|(_, b)| !b.is_empty())
+                    .unwrap_or_default();
+                found
+                    .into_iter()
+                    .map(|(labels, chunks)| {
+                        let src = Sources {
+                            blocks: vec![(bi, chunks)],
+                            head: Vec::new(),
+                        };
+                        (labels, src)
+                    })
+                    .collect()
+            }
+            _ => {
+                let mut merged: BTreeMap<Labels, Sources> = BTreeMap::new();
+                for (bi, found) in per_block.into_iter().enumerate() {
+                    for (labels, chunks) in found {
+                        merged.entry(labels).or_default().blocks.push((bi, chunks));
+                    }
+                }
+                for (labels, samples) in head {
+                    merged.entry(labels).or_default().head = samples;
+                }
+                merged.into_iter().collect()
+            }
+        };
         let mut total = 0usize;
         let mut caches: Vec<FrameCache> = blocks.iter().map(|_| FrameCache::default()).collect();
         let mut out = Vec::with_capacity(sources.len());

@@ -26,6 +26,12 @@ pub trait BlockStore: Send + Sync {
     fn read(&self, path: &str) -> io::Result<Vec<u8>>;
     /// Reads `len` bytes at `offset`.
     fn read_range(&self, path: &str, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// [`BlockStore::read_range`] into `out`, replacing its content (a
+    /// store may reuse `out`'s allocation).
+    fn read_range_into(&self, path: &str, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        *out = self.read_range(path, offset, len)?;
+        Ok(())
+    }
     /// Names directly under `prefix` (directories or files), sorted.
     fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
     /// Deletes everything under `prefix`.
@@ -111,11 +117,17 @@ impl BlockStore for LocalStore {
     }
 
     fn read_range(&self, path: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.read_range_into(path, offset, len, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn read_range_into(&self, path: &str, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         let f = self.file(path)?;
-        let mut buf = vec![0u8; len];
-        f.read_exact_at(&mut buf, offset)?;
-        Ok(buf)
+        out.clear();
+        out.resize(len, 0);
+        f.read_exact_at(out, offset)
     }
 
     fn list(&self, prefix: &str) -> io::Result<Vec<String>> {

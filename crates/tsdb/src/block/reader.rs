@@ -267,18 +267,20 @@ impl BlockReader {
         Ok((Labels::new(labels), chunks))
     }
 
-    /// Reads and decompresses frame `i`.
-    pub(crate) fn frame(&self, i: usize) -> Result<Vec<u8>, TsdbError> {
+    /// Reads frame `i` into `raw` and decompresses it into `out`.
+    fn read_frame(&self, i: usize, raw: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<(), TsdbError> {
         let f = self
             .frames
             .get(i)
             .ok_or_else(|| corrupt(&self.dir, "index", "frame ref out of range"))?;
-        let raw = self
-            .store
-            .read_range(&format!("{}/chunks", self.dir), f.offset, f.compressed_len as usize)?;
-        let out = codec::frame::decompress_frame(&raw, f.decompressed_len as usize)
-            .map_err(|e| corrupt(&self.dir, "chunks", e))?;
-        Ok(out)
+        self.store.read_range_into(
+            &format!("{}/chunks", self.dir),
+            f.offset,
+            f.compressed_len as usize,
+            raw,
+        )?;
+        codec::frame::decompress_frame_into(raw, f.decompressed_len as usize, out)
+            .map_err(|e| corrupt(&self.dir, "chunks", e))
     }
 
     /// Decodes the samples of one chunk that fall in `start..=end` into `out`.
@@ -290,8 +292,19 @@ impl BlockReader {
         end: i64,
         out: &mut Vec<Sample>,
     ) -> Result<(), TsdbError> {
-        let FrameCache { frame, scratch } = cache;
-        let frame = FrameCache::get(frame, self, c.frame)?;
+        let FrameCache {
+            frame,
+            buf,
+            raw,
+            scratch,
+        } = cache;
+        if *frame != Some(c.frame) {
+            // Cleared first: a failed read leaves no frame cached.
+            *frame = None;
+            self.read_frame(c.frame, raw, buf)?;
+            *frame = Some(c.frame);
+        }
+        let frame = buf.as_slice();
         let bytes = frame
             .get(c.offset..)
             .ok_or_else(|| corrupt(&self.dir, "chunks", "chunk offset past frame"))?;
@@ -363,19 +376,15 @@ impl PostingsSource for BlockReader {
 }
 
 /// Keeps the most recently decompressed frame, as series of one query are
-/// read in index order and neighbours share frames.
+/// read in index order and neighbours share frames; its buffers are reused
+/// from frame to frame.
 #[derive(Default)]
 pub(crate) struct FrameCache {
-    frame: Option<(usize, Vec<u8>)>,
+    /// The index of the frame held in `buf`.
+    frame: Option<usize>,
+    buf: Vec<u8>,
+    /// The compressed bytes of the last frame read.
+    raw: Vec<u8>,
     /// Decoded samples of a chunk only partly in range.
     scratch: Vec<Sample>,
-}
-
-impl FrameCache {
-    fn get<'c>(frame: &'c mut Option<(usize, Vec<u8>)>, block: &BlockReader, i: usize) -> Result<&'c [u8], TsdbError> {
-        if frame.as_ref().is_none_or(|(fi, _)| *fi != i) {
-            *frame = Some((i, block.frame(i)?));
-        }
-        Ok(frame.as_ref().map(|(_, f)| f.as_slice()).unwrap_or_default())
-    }
 }
