@@ -164,10 +164,21 @@ fn query_api_errors_limits_and_status() {
         &c,
         &format!("{}/api/v1/query", default_limits.url),
         &[
-            ("query", "count_over_time(vector(1)[100d:1ms])"),
-            ("timeout", "200ms"),
+            // 7.2M steps: within max_samples (a larger subquery fails at once
+            // with an execution error), but far longer than the timeout.
+            ("query", "count_over_time(vector(1)[2h:1ms])"),
+            ("timeout", "50ms"),
             ("time", "100000000"),
         ],
     );
     assert_eq!((s, v["errorType"].as_str()), (503, Some("timeout")), "{v}");
+    // Six months of 1 ms steps fails before evaluating, not after the timeout.
+    let started = std::time::Instant::now();
+    let (s, v) = call(
+        &c,
+        &format!("{}/api/v1/query", default_limits.url),
+        &[("query", "count_over_time(vector(1)[180d:1ms])"), ("time", "100000000")],
+    );
+    assert_eq!((s, v["errorType"].as_str()), (422, Some("execution")), "{v}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
 }
