@@ -435,7 +435,14 @@ fn write_metric(out: &mut String, labels: &model::Labels) {
 /// The whole success body of a query, rendered directly into a string
 /// (results can hold millions of points; no intermediate JSON tree).
 fn render_success(out: &QueryOutput, timings: Option<&Timings>) -> String {
-    let mut s = String::with_capacity(256);
+    // Sized up front from the result (about 40 bytes per point, 100 per
+    // series' labels), so a large matrix is not copied by repeated growth.
+    let estimate = match &out.value {
+        Value::Vector(samples) => samples.len() * 140,
+        Value::Matrix(series) => series.iter().map(|s| 100 + s.samples.len() * 40).sum(),
+        _ => 0,
+    };
+    let mut s = String::with_capacity(256 + estimate.min(1 << 30));
     s.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"");
     match &out.value {
         Value::Scalar { t, v } => {
