@@ -242,7 +242,7 @@ impl Db {
             // block (a lagging writer): kept aside, flushed at the next cut.
             _ if s.t < min_inorder => self.append_ooo(data, s.t, s.v),
             _ => {
-                data.append_in_order(s.t, s.v, self.head.chunk_range);
+                data.append_in_order(s.t, s.v, self.head.chunk_range, &self.head.chunks);
                 None
             }
         }

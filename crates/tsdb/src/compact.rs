@@ -109,7 +109,7 @@ fn cut(db: &Db, boundary: i64) -> Result<(), TsdbError> {
     }
     let mut writer = BlockWriter::new(&*db.store, BLOCKS, symbols)?;
     for s in &series {
-        let samples = s.data.lock().take_for_cut(boundary);
+        let samples = s.data.lock().take_for_cut(boundary, &db.head.chunks);
         if samples.is_empty() {
             continue;
         }
@@ -404,7 +404,7 @@ pub(crate) fn snapshot(db: &Db, dir: &Path, skip_head: bool) -> Result<(), TsdbE
         }
         let mut writer = BlockWriter::new(&store, ".", symbols)?;
         for s in &series {
-            let samples = s.data.lock().samples(i64::MIN, i64::MAX);
+            let samples = s.data.lock().samples(i64::MIN, i64::MAX, &db.head.chunks);
             writer.add_series(&packed::unpack(&s.labels), &samples)?;
         }
         writer.finish(BlockCompaction {

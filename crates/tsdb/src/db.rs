@@ -151,7 +151,7 @@ impl Db {
         std::fs::create_dir_all(dir)?;
         let store: Arc<dyn BlockStore> = Arc::new(LocalStore::new(dir)?);
         let blocks = crate::compact::load_blocks(&store, dir)?;
-        let head = Head::new(opts.block_range_ms);
+        let head = Head::new(opts.block_range_ms, crate::head::HeadChunks::open(dir)?);
         if let Some(max) = blocks.iter().map(|b| b.meta.max_time).max() {
             head.min_inorder_t.store(max.saturating_add(1), Ordering::Relaxed);
         }

@@ -16,8 +16,10 @@
 //!   cutting copies data out first and drops it only once the block is
 //!   durable ([`Head::begin_cut`] then [`Head::finish_cut`]).
 
+pub(crate) mod chunk_file;
 pub(crate) mod series;
 
+pub(crate) use chunk_file::HeadChunks;
 pub(crate) use series::{MemSeries, SeriesData};
 
 use crate::packed;
@@ -169,10 +171,12 @@ pub(crate) struct Head {
     pub(crate) min_inorder_t: AtomicI64,
     /// Chunks never span a multiple of this many milliseconds.
     pub(crate) chunk_range: i64,
+    /// Where closed chunks are kept.
+    pub(crate) chunks: HeadChunks,
 }
 
 impl Head {
-    pub(crate) fn new(chunk_range: i64) -> Self {
+    pub(crate) fn new(chunk_range: i64, chunks: HeadChunks) -> Self {
         Head {
             index: RwLock::new(SeriesIndex::default()),
             next_ref: AtomicU64::new(1),
@@ -180,6 +184,7 @@ impl Head {
             min_t: AtomicI64::new(i64::MAX),
             min_inorder_t: AtomicI64::new(i64::MIN),
             chunk_range,
+            chunks,
         }
     }
 
@@ -305,7 +310,7 @@ impl Head {
         let mut min_t = i64::MAX;
         for s in self.all_series() {
             let mut data = s.data.lock();
-            data.drop_cut(boundary);
+            data.drop_cut(boundary, &self.chunks);
             match data.min_time() {
                 None => {
                     data.removed = true;

@@ -70,7 +70,7 @@ impl DbQuerier {
         }
         let mut head: Vec<(Labels, Vec<Sample>)> = Vec::new();
         for s in self.db.head.select_series(matchers) {
-            let samples = s.data.lock().samples(start, end);
+            let samples = s.data.lock().samples(start, end, &self.db.head.chunks);
             if !samples.is_empty() {
                 head.push((packed::unpack(&s.labels), samples));
             }

@@ -91,14 +91,14 @@ impl Replayer<'_> {
                     let mut data = series.data.lock();
                     match data.last_t() {
                         Some(last) if s.t <= last => {
-                            if data.in_order_value_at(s.t).is_none() {
+                            if data.in_order_value_at(s.t, &self.head.chunks).is_none() {
                                 data.insert_ooo(s.t, s.v);
                             }
                         }
                         _ if s.t < min_inorder => {
                             data.insert_ooo(s.t, s.v);
                         }
-                        _ => data.append_in_order(s.t, s.v, chunk_range),
+                        _ => data.append_in_order(s.t, s.v, chunk_range, &self.head.chunks),
                     }
                     lo = lo.min(s.t);
                     hi = hi.max(s.t);
@@ -122,7 +122,7 @@ impl Replayer<'_> {
                     return Ok(());
                 };
                 let mut data = series.data.lock();
-                match data.restore_chunk(bytes, self.head.chunk_range) {
+                match data.restore_chunk(bytes, self.head.chunk_range, &self.head.chunks) {
                     Ok(()) => {
                         if let (Some(min), Some((max, _))) = (data.min_time(), data.last()) {
                             self.head.observe(min, max);
@@ -217,11 +217,11 @@ pub(crate) fn checkpoint(db: &Db, segment: u64) -> Result<(), TsdbError> {
             let mut ooo = Vec::new();
             for s in group {
                 let data = s.data.lock();
-                for chunk in data.chunks_for_checkpoint() {
+                data.for_each_chunk(&db.head.chunks, |chunk| {
                     let mut rec = Vec::with_capacity(chunk.len() + 12);
                     record::encode_chunk(s.series_ref, chunk, &mut rec);
                     records.push(rec);
-                }
+                });
                 ooo.extend(data.ooo_for_checkpoint().map(|x| record::RefSample {
                     series_ref: s.series_ref,
                     t: x.t,

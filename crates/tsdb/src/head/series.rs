@@ -1,6 +1,8 @@
 //! One series of the head: its labels and its samples in XOR chunks plus an
-//! out-of-order buffer.
+//! out-of-order buffer. Closed chunks live in the head's chunk files
+//! ([`super::chunk_file`]); only their time range and location stay here.
 
+use super::chunk_file::{ChunkLoc, HeadChunks};
 use codec::xor::XorEncoder;
 use model::Sample;
 use parking_lot::Mutex;
@@ -29,11 +31,11 @@ impl MemSeries {
     }
 }
 
-/// A closed, immutable XOR chunk.
+/// A closed, immutable XOR chunk, stored in [`HeadChunks`].
 pub(crate) struct ClosedChunk {
     pub(crate) min_t: i64,
     pub(crate) max_t: i64,
-    pub(crate) bytes: Box<[u8]>,
+    loc: ChunkLoc,
 }
 
 /// Out-of-order samples of a series; allocated only for series that get
@@ -56,20 +58,42 @@ pub(crate) enum AppendOutcome {
     Conflict,
 }
 
+/// `last_t` of a series that never had an in-order sample.
+const NO_LAST_T: i64 = i64::MIN;
+
 /// The samples of a series. Guarded by the series' mutex.
-#[derive(Default)]
+///
+/// Kept small (104 bytes, so a [`MemSeries`] is one 160-byte allocation):
+/// closed chunks are a boxed slice with exact length, and the last sample
+/// uses a sentinel instead of an `Option`.
 pub(crate) struct SeriesData {
     /// The chunk being appended to; `None` when no in-order sample is held.
     open: Option<XorEncoder>,
     open_min_t: i64,
-    closed: Vec<ClosedChunk>,
+    /// Oldest first.
+    closed: Box<[ClosedChunk]>,
     /// Out-of-order samples, sorted by `t`, unique `t`.
     ooo: Option<Box<OooBuffers>>,
-    /// Last in-order sample, kept even when its chunk has been cut away so
-    /// that order and duplicates are still checked.
-    last: Option<(i64, f64)>,
+    /// Last in-order sample (`NO_LAST_T` if none), kept even when its chunk
+    /// has been cut away so that order and duplicates are still checked.
+    last_t: i64,
+    last_v: f64,
     /// Set when the series was dropped from the head index.
     pub(crate) removed: bool,
+}
+
+impl Default for SeriesData {
+    fn default() -> Self {
+        SeriesData {
+            open: None,
+            open_min_t: 0,
+            closed: Box::default(),
+            ooo: None,
+            last_t: NO_LAST_T,
+            last_v: 0.0,
+            removed: false,
+        }
+    }
 }
 
 impl SeriesData {
@@ -83,13 +107,13 @@ impl SeriesData {
 
     /// The last in-order timestamp.
     pub(crate) fn last_t(&self) -> Option<i64> {
-        self.last.map(|(t, _)| t)
+        (self.last_t != NO_LAST_T).then_some(self.last_t)
     }
 
     /// The newest timestamp held, in order or not.
     pub(crate) fn newest_t(&self) -> Option<i64> {
         [
-            self.last.map(|(t, _)| t),
+            self.last_t(),
             self.pending().last().map(|s| s.t),
             self.cutting().last().map(|s| s.t),
         ]
@@ -100,12 +124,17 @@ impl SeriesData {
 
     /// The last in-order sample.
     pub(crate) fn last(&self) -> Option<(i64, f64)> {
-        self.last
+        self.last_t().map(|t| (t, self.last_v))
+    }
+
+    fn set_last(&mut self, t: i64, v: f64) {
+        self.last_t = t;
+        self.last_v = v;
     }
 
     /// Appends an in-order sample (`t` greater than the last one). The caller
     /// checked the order.
-    pub(crate) fn append_in_order(&mut self, t: i64, v: f64, chunk_range: i64) {
+    pub(crate) fn append_in_order(&mut self, t: i64, v: f64, chunk_range: i64, chunks: &HeadChunks) {
         let must_cut = match &self.open {
             None => false,
             Some(enc) => {
@@ -113,27 +142,30 @@ impl SeriesData {
             }
         };
         if must_cut {
-            self.close_open();
+            self.close_open(chunks);
         }
         let enc = self.open.get_or_insert_with(XorEncoder::new);
         if enc.num_samples() == 0 {
             self.open_min_t = t;
         }
         enc.append(t, v);
-        self.last = Some((t, v));
+        self.set_last(t, v);
     }
 
-    fn close_open(&mut self) {
-        if let Some(mut enc) = self.open.take() {
+    /// Moves the open chunk to the chunk files.
+    fn close_open(&mut self, chunks: &HeadChunks) {
+        if let Some(enc) = self.open.take() {
             if let Some((max_t, _)) = enc.last() {
-                enc.shrink_to_fit();
-                // Exact capacity: most series hold one or two closed chunks.
-                self.closed.reserve_exact(1);
-                self.closed.push(ClosedChunk {
+                let chunk = ClosedChunk {
                     min_t: self.open_min_t,
                     max_t,
-                    bytes: enc.bytes().into(),
-                });
+                    loc: chunks.write(enc.bytes()),
+                };
+                // Exact length: most series hold one to three closed chunks.
+                let mut closed = std::mem::take(&mut self.closed).into_vec();
+                closed.reserve_exact(1);
+                closed.push(chunk);
+                self.closed = closed.into_boxed_slice();
             }
         }
     }
@@ -157,38 +189,53 @@ impl SeriesData {
 
     /// Tells whether an in-order chunk already holds a sample at `t`, and
     /// with which value. Decodes chunks: used on replay only.
-    pub(crate) fn in_order_value_at(&self, t: i64) -> Option<f64> {
+    pub(crate) fn in_order_value_at(&self, t: i64, chunks: &HeadChunks) -> Option<f64> {
         let mut buf = Vec::new();
-        self.collect_in_order(t, t, &mut buf);
+        self.collect_in_order(t, t, chunks, &mut buf);
         buf.first().map(|s| s.v)
     }
 
     /// Appends to `out` the in-order samples within `start..=end`.
-    fn collect_in_order(&self, start: i64, end: i64, out: &mut Vec<Sample>) {
+    fn collect_in_order(&self, start: i64, end: i64, chunks: &HeadChunks, out: &mut Vec<Sample>) {
         let mut tmp = Vec::new();
-        let chunks = self.closed.iter().map(|c| (c.min_t, c.max_t, &*c.bytes)).chain(
-            self.open
-                .as_ref()
-                .and_then(|e| e.last().map(|(mt, _)| (self.open_min_t, mt, e.bytes()))),
-        );
-        for (min_t, max_t, bytes) in chunks {
-            if max_t < start || min_t > end {
+        let mut bytes = Vec::new();
+        for c in self.closed.iter().filter(|c| c.max_t >= start && c.min_t <= end) {
+            bytes.clear();
+            if let Err(err) = chunks.read(c.loc, &mut bytes) {
+                tracing::error!(%err, "unreadable chunk in the head; skipping it");
                 continue;
             }
-            tmp.clear();
-            if let Err(err) = codec::xor::decode_xor(bytes, &mut tmp) {
-                tracing::error!(%err, "corrupt chunk in the head; skipping it");
-                continue;
+            decode_into(&bytes, start, end, &mut tmp, out);
+        }
+        if let Some(enc) = &self.open {
+            if let Some((max_t, _)) = enc.last() {
+                if max_t >= start && self.open_min_t <= end {
+                    decode_into(enc.bytes(), start, end, &mut tmp, out);
+                }
             }
-            out.extend(tmp.iter().filter(|s| s.t >= start && s.t <= end));
+        }
+    }
+
+    /// Calls `f` with the bytes of every chunk, closed ones first (for checkpoints).
+    pub(crate) fn for_each_chunk(&self, chunks: &HeadChunks, mut f: impl FnMut(&[u8])) {
+        let mut bytes = Vec::new();
+        for c in self.closed.iter() {
+            bytes.clear();
+            match chunks.read(c.loc, &mut bytes) {
+                Ok(()) => f(&bytes),
+                Err(err) => tracing::error!(%err, "unreadable chunk in the head; leaving it out of the checkpoint"),
+            }
+        }
+        if let Some(enc) = &self.open {
+            f(enc.bytes());
         }
     }
 
     /// All samples within `start..=end`, sorted, one per timestamp (an
     /// out-of-order sample wins over an in-order one at the same time).
-    pub(crate) fn samples(&self, start: i64, end: i64) -> Vec<Sample> {
+    pub(crate) fn samples(&self, start: i64, end: i64, chunks: &HeadChunks) -> Vec<Sample> {
         let mut out = Vec::new();
-        self.collect_in_order(start, end, &mut out);
+        self.collect_in_order(start, end, chunks, &mut out);
         let extra = self
             .pending()
             .iter()
@@ -208,14 +255,14 @@ impl SeriesData {
     /// Phase one of a block cut: closes the open chunk if it ends below
     /// `boundary`, moves out-of-order samples below it aside (still readable),
     /// and returns a copy of every sample below `boundary`.
-    pub(crate) fn take_for_cut(&mut self, boundary: i64) -> Vec<Sample> {
+    pub(crate) fn take_for_cut(&mut self, boundary: i64, chunks: &HeadChunks) -> Vec<Sample> {
         if self
             .open
             .as_ref()
             .and_then(XorEncoder::last)
             .is_some_and(|(t, _)| t < boundary)
         {
-            self.close_open();
+            self.close_open(chunks);
         }
         if let Some(ooo) = &mut self.ooo {
             let split = ooo.pending.partition_point(|s| s.t < boundary);
@@ -225,13 +272,14 @@ impl SeriesData {
         }
         let mut out = Vec::new();
         let mut tmp = Vec::new();
+        let mut bytes = Vec::new();
         for c in self.closed.iter().filter(|c| c.max_t < boundary) {
-            tmp.clear();
-            if let Err(err) = codec::xor::decode_xor(&c.bytes, &mut tmp) {
-                tracing::error!(%err, "corrupt chunk in the head; skipping it");
+            bytes.clear();
+            if let Err(err) = chunks.read(c.loc, &mut bytes) {
+                tracing::error!(%err, "unreadable chunk in the head; skipping it");
                 continue;
             }
-            out.extend_from_slice(&tmp);
+            decode_into(&bytes, i64::MIN, i64::MAX, &mut tmp, &mut out);
         }
         out.extend_from_slice(self.cutting());
         sort_dedup(&mut out);
@@ -239,8 +287,18 @@ impl SeriesData {
     }
 
     /// Phase two of a block cut: drops what [`Self::take_for_cut`] copied.
-    pub(crate) fn drop_cut(&mut self, boundary: i64) {
-        self.closed.retain(|c| c.max_t >= boundary);
+    pub(crate) fn drop_cut(&mut self, boundary: i64, chunks: &HeadChunks) {
+        if self.closed.iter().any(|c| c.max_t < boundary) {
+            let mut kept = Vec::with_capacity(self.closed.len());
+            for c in std::mem::take(&mut self.closed).into_vec() {
+                if c.max_t < boundary {
+                    chunks.release(c.loc);
+                } else {
+                    kept.push(c);
+                }
+            }
+            self.closed = kept.into_boxed_slice();
+        }
         if let Some(ooo) = &mut self.ooo {
             ooo.cutting = Vec::new();
             if ooo.pending.is_empty() {
@@ -261,44 +319,50 @@ impl SeriesData {
         [chunk_min, ooo_min, cut_min].into_iter().flatten().min()
     }
 
-    /// Chunks for a checkpoint: every closed chunk and the open one, as XOR bytes.
-    pub(crate) fn chunks_for_checkpoint(&self) -> Vec<&[u8]> {
-        self.closed
-            .iter()
-            .map(|c| &*c.bytes)
-            .chain(self.open.as_ref().map(XorEncoder::bytes))
-            .collect()
-    }
-
     /// Out-of-order samples for a checkpoint.
     pub(crate) fn ooo_for_checkpoint(&self) -> impl Iterator<Item = &Sample> {
         self.pending().iter().chain(self.cutting())
     }
 
     /// Restores a chunk from a checkpoint. Chunks come in time order.
-    pub(crate) fn restore_chunk(&mut self, bytes: &[u8], chunk_range: i64) -> Result<(), codec::DecodeError> {
+    pub(crate) fn restore_chunk(
+        &mut self,
+        bytes: &[u8],
+        chunk_range: i64,
+        chunks: &HeadChunks,
+    ) -> Result<(), codec::DecodeError> {
         let enc = XorEncoder::resume(bytes)?;
         let Some((max_t, max_v)) = enc.last() else {
             return Ok(());
         };
         let min_t = enc.first_t().unwrap_or(max_t);
-        if self.last.is_some_and(|(t, _)| t >= min_t) {
+        if self.last_t().is_some_and(|t| t >= min_t) {
             // Overlaps what is there (should not happen): append sample by sample.
             let mut tmp = Vec::new();
             codec::xor::decode_xor(bytes, &mut tmp)?;
             for s in tmp {
-                if self.last.is_none_or(|(t, _)| s.t > t) {
-                    self.append_in_order(s.t, s.v, chunk_range);
+                if self.last_t().is_none_or(|t| s.t > t) {
+                    self.append_in_order(s.t, s.v, chunk_range, chunks);
                 }
             }
             return Ok(());
         }
-        self.close_open();
+        self.close_open(chunks);
         self.open = Some(enc);
         self.open_min_t = min_t;
-        self.last = Some((max_t, max_v));
+        self.set_last(max_t, max_v);
         Ok(())
     }
+}
+
+/// Decodes an XOR chunk and appends its samples within `start..=end` to `out`.
+fn decode_into(bytes: &[u8], start: i64, end: i64, tmp: &mut Vec<Sample>, out: &mut Vec<Sample>) {
+    tmp.clear();
+    if let Err(err) = codec::xor::decode_xor(bytes, tmp) {
+        tracing::error!(%err, "corrupt chunk in the head; skipping it");
+        return;
+    }
+    out.extend(tmp.iter().filter(|s| s.t >= start && s.t <= end));
 }
 
 fn window(t: i64, range: i64) -> i64 {
