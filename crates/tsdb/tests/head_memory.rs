@@ -97,7 +97,12 @@ fn value(series: usize, step: i64) -> f64 {
     let x = (series as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (step as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let noise = (x >> 40) as f64 / (1u64 << 24) as f64;
     match series % 4 {
-        0 => ((series as f64) * 1000.0 + step as f64 * 14.2 + noise).mul_add(100.0, 0.0).round() / 100.0,
+        0 => {
+            ((series as f64) * 1000.0 + step as f64 * 14.2 + noise)
+                .mul_add(100.0, 0.0)
+                .round()
+                / 100.0
+        }
         1 => (series as f64 * 1e6 + step as f64 * 2e6 * (1.0 + noise)).round(),
         2 => (1000.0 + 50.0 * noise).round(),
         _ => 8.0 * 1024.0 * 1024.0 * 1024.0,

@@ -206,7 +206,10 @@ impl HeadChunks {
     }
 
     fn new_file(&self) -> std::io::Result<Active> {
-        let dir = self.dir.as_ref().ok_or_else(|| std::io::Error::other("no chunk directory"))?;
+        let dir = self
+            .dir
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("no chunk directory"))?;
         let n = self.next_file.fetch_add(1, Ordering::Relaxed);
         if n >= u32::from(OVERFLOW_FILE) {
             return Err(std::io::Error::other("too many head chunk files"));
@@ -363,7 +366,9 @@ mod tests {
     fn chunks_round_trip_through_buffer_and_file_and_files_are_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let hc = HeadChunks::open(dir.path()).unwrap();
-        let chunks: Vec<Vec<u8>> = (0..5000u32).map(|i| vec![(i % 251) as u8; 100 + (i % 300) as usize]).collect();
+        let chunks: Vec<Vec<u8>> = (0..5000u32)
+            .map(|i| vec![(i % 251) as u8; 100 + (i % 300) as usize])
+            .collect();
         let locs: Vec<ChunkLoc> = chunks.iter().map(|c| hc.write(c)).collect();
         let mut out = Vec::new();
         for (c, l) in chunks.iter().zip(&locs) {
@@ -390,7 +395,10 @@ mod tests {
         let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
         f.write_all_at(&[0], HEADER_LEN + 10).unwrap();
         let mut out = Vec::new();
-        assert!(matches!(hc.read(locs[0], &mut out), Err(ChunkReadError::Checksum { .. })));
+        assert!(matches!(
+            hc.read(locs[0], &mut out),
+            Err(ChunkReadError::Checksum { .. })
+        ));
         assert!(out.is_empty());
         hc.read(locs[1], &mut out).unwrap();
         assert_eq!(out, big);
