@@ -22,6 +22,15 @@ use std::io::Read;
 /// If libzstd fails although the output has `ZSTD_compressBound` room, which only an
 /// allocation failure inside libzstd can cause.
 pub fn compress_frame(data: &[u8], level: i32, out: &mut Vec<u8>) {
+    if out.is_empty() {
+        // zstd writes into the spare capacity: pages it does not reach are never
+        // touched, so compressing a large index costs its compressed size in RSS.
+        out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        if let Err(code) = zstd::zstd_safe::compress(out, data, level) {
+            panic!("zstd compression failed: {}", zstd::zstd_safe::get_error_name(code));
+        }
+        return;
+    }
     let start = out.len();
     out.resize(start + zstd::zstd_safe::compress_bound(data.len()), 0);
     match zstd::zstd_safe::compress(&mut out[start..], data, level) {

@@ -24,21 +24,108 @@ pub(crate) use series::{MemSeries, SeriesData};
 
 use crate::packed;
 use crate::postings::{self, PostingsSource};
-use ahash::AHashMap;
+use ahash::{AHashMap, AHashSet};
 use model::{Labels, Matcher};
 use parking_lot::RwLock;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Which `u64` field of a series keys a [`SeriesMap`].
+pub(crate) trait SeriesKey {
+    fn key(s: &MemSeries) -> &u64;
+}
+
+/// Keys a [`SeriesMap`] by series ref.
+pub(crate) struct ByRef;
+impl SeriesKey for ByRef {
+    fn key(s: &MemSeries) -> &u64 {
+        &s.series_ref
+    }
+}
+
+/// Keys a [`SeriesMap`] by label-set hash.
+pub(crate) struct ByHash;
+impl SeriesKey for ByHash {
+    fn key(s: &MemSeries) -> &u64 {
+        &s.hash
+    }
+}
+
+struct Keyed<K>(Arc<MemSeries>, PhantomData<K>);
+
+impl<K: SeriesKey> Borrow<u64> for Keyed<K> {
+    fn borrow(&self) -> &u64 {
+        K::key(&self.0)
+    }
+}
+
+impl<K: SeriesKey> Hash for Keyed<K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        K::key(&self.0).hash(state)
+    }
+}
+
+impl<K: SeriesKey> PartialEq for Keyed<K> {
+    fn eq(&self, other: &Self) -> bool {
+        K::key(&self.0) == K::key(&other.0)
+    }
+}
+
+impl<K: SeriesKey> Eq for Keyed<K> {}
+
+/// Series keyed by one of their own `u64` fields: a slot holds only the
+/// `Arc` (8 bytes) rather than key and `Arc` (16), about 16 bytes less per
+/// series and map at the hash table's usual load.
+pub(crate) struct SeriesMap<K> {
+    set: AHashSet<Keyed<K>>,
+}
+
+impl<K> Default for SeriesMap<K> {
+    fn default() -> Self {
+        SeriesMap { set: AHashSet::new() }
+    }
+}
+
+impl<K: SeriesKey> SeriesMap<K> {
+    pub(crate) fn get(&self, key: &u64) -> Option<&Arc<MemSeries>> {
+        self.set.get(key).map(|k| &k.0)
+    }
+
+    /// Inserts `series` under `key` (which must be its key field), replacing any other.
+    pub(crate) fn insert(&mut self, key: u64, series: Arc<MemSeries>) {
+        debug_assert_eq!(key, *K::key(&series));
+        self.set.replace(Keyed(series, PhantomData));
+    }
+
+    pub(crate) fn remove(&mut self, key: &u64) -> Option<Arc<MemSeries>> {
+        self.set.take(key).map(|k| k.0)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &u64> {
+        self.set.iter().map(|k| K::key(&k.0))
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Arc<MemSeries>> {
+        self.set.iter().map(|k| &k.0)
+    }
+}
 
 /// The series of the head and their label index.
 #[derive(Default)]
 pub(crate) struct SeriesIndex {
-    by_ref: AHashMap<u64, Arc<MemSeries>>,
+    by_ref: SeriesMap<ByRef>,
     /// Label-set hash to the series (not its ref: one probe less on the
     /// append path); a second series with the same hash goes to
     /// `collisions` (rare: 64-bit hashes).
-    by_hash: AHashMap<u64, Arc<MemSeries>>,
+    by_hash: SeriesMap<ByHash>,
     collisions: AHashMap<u64, Vec<u64>>,
     /// name → value → sorted series refs.
     postings: AHashMap<Box<str>, BTreeMap<Box<str>, Vec<u64>>>,
@@ -73,11 +160,10 @@ impl SeriesIndex {
                 list.push(r);
             }
         }
-        match self.by_hash.entry(hash) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Arc::clone(&series));
-            }
-            std::collections::hash_map::Entry::Occupied(_) => self.collisions.entry(hash).or_default().push(r),
+        if self.by_hash.get(&hash).is_none() {
+            self.by_hash.insert(hash, Arc::clone(&series));
+        } else {
+            self.collisions.entry(hash).or_default().push(r);
         }
         self.by_ref.insert(r, series);
     }

@@ -10,6 +10,8 @@
 //! (type 3 is reserved)
 //! Metadata   4 | n | n × (family bytes | type bytes | help bytes | unit bytes)
 //! Chunk      5 | ref uvarint | encoding u8 (1 = Prometheus XOR) | chunk bytes   (checkpoints only)
+//! Closed     6 | ref uvarint | min_t varint | max_t varint | last value u64 LE | encoding u8 | chunk bytes
+//!                (checkpoints only: a closed chunk, restored without decoding it)
 //! ```
 
 use crate::encoding::{put_bytes, put_uvarint, put_varint, DecodeError, Reader};
@@ -23,6 +25,7 @@ pub(crate) enum RecordType {
     Samples = 2,
     Metadata = 4,
     Chunk = 5,
+    ClosedChunk = 6,
 }
 
 /// A decoded record.
@@ -31,7 +34,17 @@ pub(crate) enum Record<'a> {
     Series(Vec<(u64, &'a [u8])>),
     Samples(Vec<RefSample>),
     Metadata(Vec<MetricMetadata>),
-    Chunk { series_ref: u64, data: &'a [u8] },
+    Chunk {
+        series_ref: u64,
+        data: &'a [u8],
+    },
+    ClosedChunk {
+        series_ref: u64,
+        min_t: i64,
+        max_t: i64,
+        last_v: f64,
+        data: &'a [u8],
+    },
 }
 
 /// A sample addressed by series ref.
@@ -80,6 +93,17 @@ pub(crate) const CHUNK_ENCODING_XOR: u8 = 1;
 pub(crate) fn encode_chunk(series_ref: u64, xor_chunk: &[u8], out: &mut Vec<u8>) {
     out.push(RecordType::Chunk as u8);
     put_uvarint(out, series_ref);
+    out.push(CHUNK_ENCODING_XOR);
+    out.extend_from_slice(xor_chunk);
+}
+
+/// A closed chunk of a checkpoint: `(min_t, max_t, last value)` and its XOR bytes.
+pub(crate) fn encode_closed_chunk(series_ref: u64, range: (i64, i64, f64), xor_chunk: &[u8], out: &mut Vec<u8>) {
+    out.push(RecordType::ClosedChunk as u8);
+    put_uvarint(out, series_ref);
+    put_varint(out, range.0);
+    put_varint(out, range.1);
+    out.extend_from_slice(&range.2.to_bits().to_le_bytes());
     out.push(CHUNK_ENCODING_XOR);
     out.extend_from_slice(xor_chunk);
 }
@@ -144,6 +168,26 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Record<'_>, DecodeError> {
                 data: &buf[r.pos()..],
             })
         }
+        t if t == RecordType::ClosedChunk as u8 => {
+            let series_ref = r.uvarint()?;
+            let min_t = r.varint()?;
+            let max_t = r.varint()?;
+            let last_v = f64::from_bits(r.u64_le()?);
+            let pos = r.pos();
+            if r.u8()? != CHUNK_ENCODING_XOR {
+                return Err(DecodeError {
+                    what: "unknown chunk encoding",
+                    offset: pos,
+                });
+            }
+            Ok(Record::ClosedChunk {
+                series_ref,
+                min_t,
+                max_t,
+                last_v,
+                data: &buf[r.pos()..],
+            })
+        }
         _ => Err(DecodeError {
             what: "unknown record type",
             offset: 0,
@@ -185,6 +229,26 @@ mod tests {
             }
             r => panic!("unexpected {r:?}"),
         }
+    }
+
+    #[test]
+    fn closed_chunk_round_trips() {
+        let mut buf = Vec::new();
+        encode_closed_chunk(7, (-5, 1_000_000, 2.5), b"\x00\x01xyz", &mut buf);
+        match decode(&buf).unwrap() {
+            Record::ClosedChunk {
+                series_ref,
+                min_t,
+                max_t,
+                last_v,
+                data,
+            } => assert_eq!(
+                (series_ref, min_t, max_t, last_v, data),
+                (7, -5, 1_000_000, 2.5, &b"\x00\x01xyz"[..])
+            ),
+            r => panic!("unexpected {r:?}"),
+        }
+        assert!(decode(&buf[..buf.len() - 6]).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! because the checkpoint may already contain what the later segments hold.
 
 use crate::db::{Db, DbOptions};
-use crate::head::{Head, MemSeries};
+use crate::head::{Head, MemSeries, SeriesData};
 use crate::record::{self, Record};
 use crate::TsdbError;
 use ahash::AHashMap;
@@ -122,20 +122,53 @@ impl Replayer<'_> {
                     return Ok(());
                 };
                 let mut data = series.data.lock();
-                match data.restore_chunk(bytes, self.head.chunk_range, &self.head.chunks) {
-                    Ok(()) => {
-                        if let (Some(min), Some((max, _))) = (data.min_time(), data.last()) {
-                            self.head.observe(min, max);
-                        }
-                    }
-                    Err(err) => {
-                        self.corrupt_records += 1;
-                        tracing::warn!(%err, series_ref, "skipping corrupt chunk in checkpoint");
-                    }
+                if !restore(self.head, series_ref, &mut data, |d, head| {
+                    d.restore_chunk(bytes, head.chunk_range, &head.chunks)
+                }) {
+                    self.corrupt_records += 1;
+                }
+            }
+            Record::ClosedChunk {
+                series_ref,
+                min_t,
+                max_t,
+                last_v,
+                data: bytes,
+            } => {
+                let Some(series) = self.series.get(&series_ref) else {
+                    self.unknown_refs += 1;
+                    return Ok(());
+                };
+                let mut data = series.data.lock();
+                if !restore(self.head, series_ref, &mut data, |d, head| {
+                    d.restore_closed_chunk((min_t, max_t, last_v), bytes, head.chunk_range, &head.chunks)
+                }) {
+                    self.corrupt_records += 1;
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Applies a checkpoint chunk to a series; false if the chunk was corrupt (logged).
+fn restore(
+    head: &Head,
+    series_ref: u64,
+    data: &mut SeriesData,
+    f: impl FnOnce(&mut SeriesData, &Head) -> Result<(), codec::DecodeError>,
+) -> bool {
+    match f(data, head) {
+        Ok(()) => {
+            if let (Some(min), Some((max, _))) = (data.min_time(), data.last()) {
+                head.observe(min, max);
+            }
+            true
+        }
+        Err(err) => {
+            tracing::warn!(%err, series_ref, "skipping corrupt chunk in checkpoint");
+            false
+        }
     }
 }
 
@@ -217,9 +250,12 @@ pub(crate) fn checkpoint(db: &Db, segment: u64) -> Result<(), TsdbError> {
             let mut ooo = Vec::new();
             for s in group {
                 let data = s.data.lock();
-                data.for_each_chunk(&db.head.chunks, |chunk| {
-                    let mut rec = Vec::with_capacity(chunk.len() + 12);
-                    record::encode_chunk(s.series_ref, chunk, &mut rec);
+                data.for_each_chunk(&db.head.chunks, |closed, chunk| {
+                    let mut rec = Vec::with_capacity(chunk.len() + 32);
+                    match closed {
+                        Some(range) => record::encode_closed_chunk(s.series_ref, range, chunk, &mut rec),
+                        None => record::encode_chunk(s.series_ref, chunk, &mut rec),
+                    }
                     records.push(rec);
                 });
                 ooo.extend(data.ooo_for_checkpoint().map(|x| record::RefSample {

@@ -177,7 +177,7 @@ impl<'a> BlockWriter<'a> {
         let raw_index = self.encode_index();
         // The index is stored as one zstd frame: symbol refs and varint
         // deltas shrink to about a third (measured on node_exporter-like data).
-        let mut index = Vec::with_capacity(raw_index.len() / 2);
+        let mut index = Vec::new();
         codec::frame::compress_frame(&raw_index, ZSTD_LEVEL, &mut index);
         drop(raw_index);
         self.chunks_file.finish()?;
@@ -205,8 +205,17 @@ impl<'a> BlockWriter<'a> {
         Ok(Some(meta))
     }
 
-    fn encode_index(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+    /// Encodes the index, freeing the writer's series section and postings
+    /// as they are copied (a cut of a million series would otherwise hold
+    /// them and the encoded index at once).
+    fn encode_index(&mut self) -> Vec<u8> {
+        let series_section = std::mem::take(&mut self.series_section);
+        let series_offsets = std::mem::take(&mut self.series_offsets);
+        let postings = std::mem::take(&mut self.postings);
+        let num_postings: usize = postings.values().map(Vec::len).sum();
+        // Capacity never written is never resident: reserve generously, copy never.
+        let mut out =
+            Vec::with_capacity(series_section.len() + 5 * num_postings + 10 * series_offsets.len() + (1 << 20));
         out.extend_from_slice(INDEX_MAGIC);
         out.push(FORMAT_VERSION as u8);
         let mut toc = [0u64; 6];
@@ -218,16 +227,16 @@ impl<'a> BlockWriter<'a> {
         }
 
         toc[1] = out.len() as u64;
-        out.extend_from_slice(&self.series_section);
-        let series_offsets = &self.series_offsets;
+        out.extend_from_slice(&series_section);
+        drop(series_section);
 
         toc[2] = out.len() as u64;
         let mut postings_offsets: BTreeMap<(u32, u32), u64> = BTreeMap::new();
-        for (pair, ids) in &self.postings {
-            postings_offsets.insert(*pair, out.len() as u64 - toc[2]);
+        for (pair, ids) in postings {
+            postings_offsets.insert(pair, out.len() as u64 - toc[2]);
             put_uvarint(&mut out, ids.len() as u64);
             let mut prev = 0u32;
-            for &id in ids {
+            for id in ids {
                 put_uvarint(&mut out, u64::from(id - prev));
                 prev = id;
             }
@@ -259,7 +268,7 @@ impl<'a> BlockWriter<'a> {
         toc[5] = out.len() as u64;
         put_uvarint(&mut out, series_offsets.len() as u64);
         let mut prev = 0;
-        for &off in series_offsets {
+        for off in series_offsets {
             put_uvarint(&mut out, off - prev);
             prev = off;
         }

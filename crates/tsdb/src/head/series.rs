@@ -216,18 +216,20 @@ impl SeriesData {
         }
     }
 
-    /// Calls `f` with the bytes of every chunk, closed ones first (for checkpoints).
-    pub(crate) fn for_each_chunk(&self, chunks: &HeadChunks, mut f: impl FnMut(&[u8])) {
+    /// Calls `f` with the bytes of every chunk, oldest first (for
+    /// checkpoints): closed ones with `Some((min_t, max_t, last value))`
+    /// (the value is only meaningful for the newest chunk), the open one with `None`.
+    pub(crate) fn for_each_chunk(&self, chunks: &HeadChunks, mut f: impl FnMut(Option<(i64, i64, f64)>, &[u8])) {
         let mut bytes = Vec::new();
         for c in self.closed.iter() {
             bytes.clear();
             match chunks.read(c.loc, &mut bytes) {
-                Ok(()) => f(&bytes),
+                Ok(()) => f(Some((c.min_t, c.max_t, self.last_v)), &bytes),
                 Err(err) => tracing::error!(%err, "unreadable chunk in the head; leaving it out of the checkpoint"),
             }
         }
         if let Some(enc) = &self.open {
-            f(enc.bytes());
+            f(None, enc.bytes());
         }
     }
 
@@ -322,6 +324,32 @@ impl SeriesData {
     /// Out-of-order samples for a checkpoint.
     pub(crate) fn ooo_for_checkpoint(&self) -> impl Iterator<Item = &Sample> {
         self.pending().iter().chain(self.cutting())
+    }
+
+    /// Restores a closed chunk from a checkpoint without decoding it, unless
+    /// it overlaps what the series holds. Chunks come in time order.
+    pub(crate) fn restore_closed_chunk(
+        &mut self,
+        (min_t, max_t, last_v): (i64, i64, f64),
+        bytes: &[u8],
+        chunk_range: i64,
+        chunks: &HeadChunks,
+    ) -> Result<(), codec::DecodeError> {
+        if min_t > max_t || self.last_t().is_some_and(|t| t >= min_t) {
+            return self.restore_chunk(bytes, chunk_range, chunks);
+        }
+        self.close_open(chunks);
+        let chunk = ClosedChunk {
+            min_t,
+            max_t,
+            loc: chunks.write(bytes),
+        };
+        let mut closed = std::mem::take(&mut self.closed).into_vec();
+        closed.reserve_exact(1);
+        closed.push(chunk);
+        self.closed = closed.into_boxed_slice();
+        self.set_last(max_t, last_v);
+        Ok(())
     }
 
     /// Restores a chunk from a checkpoint. Chunks come in time order.
