@@ -4,8 +4,9 @@
 //! Design constraints:
 //! - Memory per active series stays well under 1 KiB: labels are packed into
 //!   one allocation ([`crate::packed`]), in-order samples go into Prometheus
-//!   XOR chunks of at most [`MAX_CHUNK_SAMPLES`] samples, and a chunk never
-//!   spans a block-range boundary, so cutting a block takes whole chunks.
+//!   XOR chunks of at most [`MAX_CHUNK_SAMPLES`] samples, closed chunks move
+//!   to files ([`chunk_file`]), and a chunk never spans a block-range
+//!   boundary, so cutting a block takes whole chunks.
 //! - In-order samples (newer than the series' last one, and not older than
 //!   [`Head::min_inorder_t`]) are appended to the open chunk. Others within
 //!   the out-of-order window go to a small sorted per-series buffer.
