@@ -153,6 +153,11 @@ impl SeriesIndex {
                 Some(l) => l,
                 None => values.entry(value.into()).or_default(),
             };
+            // Grow by an eighth, not by doubling: the lists of a million
+            // series would otherwise carry up to as much slack as content.
+            if list.len() == list.capacity() {
+                list.reserve_exact((list.len() / 8).max(4));
+            }
             // Refs are handed out in increasing order except during replay.
             if list.last().is_some_and(|&last| last > r) {
                 let pos = list.partition_point(|&x| x < r);
