@@ -180,5 +180,9 @@ fn query_api_errors_limits_and_status() {
         &[("query", "count_over_time(vector(1)[180d:1ms])"), ("time", "100000000")],
     );
     assert_eq!((s, v["errorType"].as_str()), (422, Some("execution")), "{v}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

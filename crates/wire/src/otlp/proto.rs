@@ -301,12 +301,24 @@ pub struct Exemplar {
     pub filtered_attributes: Vec<KeyValue>,
     #[prost(fixed64, tag = "2")]
     pub time_unix_nano: u64,
-    #[prost(oneof = "number_data_point::Value", tags = "3, 6")]
-    pub value: Option<number_data_point::Value>,
+    #[prost(oneof = "exemplar::Value", tags = "3, 6")]
+    pub value: Option<exemplar::Value>,
     #[prost(bytes = "vec", tag = "4")]
     pub span_id: Vec<u8>,
     #[prost(bytes = "vec", tag = "5")]
     pub trace_id: Vec<u8>,
+}
+
+/// Nested types of [`Exemplar`].
+pub mod exemplar {
+    /// The `value` oneof: unlike a data point's, `as_double` is field 3 here.
+    #[derive(Clone, Copy, PartialEq, prost::Oneof)]
+    pub enum Value {
+        #[prost(double, tag = "3")]
+        AsDouble(f64),
+        #[prost(sfixed64, tag = "6")]
+        AsInt(i64),
+    }
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -245,6 +245,29 @@ fn responses() {
     assert_eq!(decoded, partial);
 }
 
+/// An exemplar's `as_double` is field 3 (a data point's is 4): found by the
+/// fuzzer, this used to panic in the decoder.
+#[test]
+fn exemplars_with_double_values_decode() {
+    let point = proto::NumberDataPoint {
+        time_unix_nano: 1_000_000_000,
+        value: Some(proto::number_data_point::Value::AsDouble(2.5)),
+        exemplars: vec![proto::Exemplar {
+            value: Some(proto::exemplar::Value::AsDouble(0.25)),
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let bytes = prost::Message::encode_to_vec(&point);
+    let decoded: proto::NumberDataPoint = prost::Message::decode(bytes.as_slice()).expect("decodes");
+    assert_eq!(decoded, point);
+    // The bytes the fuzzer found: an exemplar holding field 3.
+    let crash = [0x2a, 0x09, 0x19, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f];
+    let _ = prost::Message::decode(crash.as_slice()).map(|p: proto::NumberDataPoint| p);
+}
+
 #[test]
 fn base64() {
     for data in [&b""[..], b"a", b"ab", b"abc", b"\x00\xff\x10\x80"] {
