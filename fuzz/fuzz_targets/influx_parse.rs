@@ -1,6 +1,6 @@
 //! Fuzzes `wire::influx::parse`: no input may panic, every sample has a
 //! metric name, the label limit holds, and no more lines fail than exist.
-//! Run with `cargo +nightly fuzz run influx_parse`.
+//! Run with `scripts/fuzz influx_parse`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

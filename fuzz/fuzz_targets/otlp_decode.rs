@@ -1,7 +1,7 @@
 //! Fuzzes OTLP metrics decoding and translation: `wire::otlp::decode_protobuf`
 //! or `decode_json` (chosen by the first byte), then `translate`. No input
 //! may panic, and every translated series has a metric name within the
-//! label limits. Run with `cargo +nightly fuzz run otlp_decode`.
+//! label limits. Run with `scripts/fuzz otlp_decode`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,5 @@
 //! Fuzzes `wire::remote_write::decode`: no input may panic, and the limits
-//! must hold. Run with `cargo +nightly fuzz run remote_write_decode`.
+//! must hold. Run with `scripts/fuzz remote_write_decode`.
 //!
 //! Half of the inputs are wrapped in a valid snappy block first, so that the
 //! fuzzer spends its time in the protobuf decoder and the per-series checks

@@ -236,7 +236,7 @@ fn push_duration(out: &mut String, text: &str, ctx: &Ctx) -> Option<bool> {
         // The parser accepts only the bare `0` for a zero duration.
         out.push('0');
     } else if ms < 0 {
-        out.push_str(&format!("-{}ms", -ms));
+        out.push_str(&format!("-{}ms", ms.unsigned_abs()));
     } else {
         out.push_str(&format!("{ms}ms"));
     }
@@ -404,5 +404,8 @@ mod tests {
         );
         assert_eq!(rewrite("x[5m] offset 1m", 0, 0), None);
         assert_eq!(rewrite(r#"x{a="[1+1]"}[5m]"#, 0, 0), None);
+        // Found by the fuzzer: a duration too negative for i64 milliseconds.
+        let _ = rewrite("x offset -1e300*1e300", 0, 0);
+        let _ = rewrite("x offset -(9e18*1e3)", 0, 0);
     }
 }
