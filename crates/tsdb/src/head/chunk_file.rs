@@ -17,8 +17,10 @@
 //!   a chunk still in the buffer is served from it.
 //! - Each chunk carries a CRC32C; a mismatch (disk corruption) is an error
 //!   the caller logs and skips, never a panic.
-//! - A file is deleted once none of its chunks is referenced by the head and
-//!   it is not the active file.
+//! - A file is deleted once none of its chunks is referenced by the head,
+//!   even the active one (the next chunk then opens a new file), so after a
+//!   cut or flush that empties the head no chunk bytes stay on disk. File
+//!   numbers wrap around, skipping those in use.
 //! - If a file cannot be written (disk full, no directory), chunks stay in
 //!   the heap (the "overflow" store) and a warning is logged once; appends
 //!   never fail because of this cache.
@@ -42,7 +44,7 @@ const MAGIC: &[u8; 4] = b"HTHC";
 const VERSION: u8 = 1;
 const HEADER_LEN: u64 = 8;
 /// A file is closed once it holds this many bytes (offsets fit in 32 bits).
-const MAX_FILE_BYTES: u64 = 256 << 20;
+const MAX_FILE_BYTES: u64 = 64 << 20;
 /// The write buffer is written out once it holds this many bytes.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
 /// File number of chunks kept in the heap.
@@ -210,11 +212,19 @@ impl HeadChunks {
             .dir
             .as_ref()
             .ok_or_else(|| std::io::Error::other("no chunk directory"))?;
-        let n = self.next_file.fetch_add(1, Ordering::Relaxed);
-        if n >= u32::from(OVERFLOW_FILE) {
-            return Err(std::io::Error::other("too many head chunk files"));
-        }
-        let no = n as u16;
+        // File numbers wrap around, skipping those still in use.
+        let no = {
+            let files = self.files.read();
+            let mut found = None;
+            for _ in 0..OVERFLOW_FILE {
+                let n = (self.next_file.fetch_add(1, Ordering::Relaxed) % u32::from(OVERFLOW_FILE)) as u16;
+                if !files.contains_key(&n) {
+                    found = Some(n);
+                    break;
+                }
+            }
+            found.ok_or_else(|| std::io::Error::other("too many head chunk files"))?
+        };
         let path = dir.join(format!("{no:06}"));
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -317,10 +327,14 @@ impl HeadChunks {
         let cf = self.files.read().get(&file).cloned();
         let Some(cf) = cf else { return };
         if cf.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let active = self.active.lock();
-            let is_active = active.as_ref().is_some_and(|a| a.no == file);
+            let mut active = self.active.lock();
             // Re-check under the lock: the active file may have gained a chunk.
-            if !is_active && cf.live.load(Ordering::Acquire) == 0 {
+            if cf.live.load(Ordering::Acquire) == 0 {
+                if active.as_ref().is_some_and(|a| a.no == file) {
+                    // Nothing in it is referenced: start afresh rather than
+                    // keep its dead bytes on disk (the next write opens a new file).
+                    *active = None;
+                }
                 drop(active);
                 self.delete_file(file);
             }
@@ -381,8 +395,13 @@ mod tests {
         for l in &locs {
             hc.release(*l);
         }
-        // The active file stays.
-        assert_eq!(hc.num_files(), 1);
+        // Even the active file goes once nothing in it is referenced.
+        assert_eq!(hc.num_files(), 0);
+        assert_eq!(std::fs::read_dir(dir.path().join(DIR_NAME)).unwrap().count(), 0);
+        let again = hc.write(b"after");
+        out.clear();
+        hc.read(again, &mut out).unwrap();
+        assert_eq!(out, b"after");
     }
 
     #[test]
