@@ -59,7 +59,7 @@ pub(super) fn supported(b: &BinaryExpr) -> bool {
         return false;
     }
     let rhs_vector = !rhs_literal && vector_side(&b.rhs);
-    (rhs_literal || rhs_vector) && (lhs_vector || rhs_vector)
+    rhs_vector || (rhs_literal && lhs_vector)
 }
 
 impl Evaluator<'_> {
