@@ -316,7 +316,9 @@ fn build_runtime(cfg: ScrapeConfig) -> Result<JobRuntime, ConfigError> {
         } else {
             reqwest::redirect::Policy::none()
         })
-        .pool_max_idle_per_host(4);
+        .pool_max_idle_per_host(4)
+        // As Prometheus 2.42: no proxy from the environment (and no per-request proxy matching).
+        .no_proxy();
     if let Some(tls) = &cfg.tls_config {
         if let Some(ca) = &tls.ca_file {
             let pem = std::fs::read(ca)
@@ -540,6 +542,8 @@ impl Pool {
         LoopParams {
             client: self.runtime.client.clone(),
             url: target.url.clone(),
+            parsed_url: reqwest::Url::parse(&target.url).ok(),
+            timeout_header: scrape_loop::timeout_header(target.timeout),
             interval: target.interval,
             timeout: target.timeout,
             honor_labels: cfg.honor_labels,

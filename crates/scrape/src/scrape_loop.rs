@@ -21,8 +21,11 @@
 //!   writes no markers, so a restart continues its series.
 //! - One append call per scrape carries the samples, the staleness markers
 //!   and the report series.
-//! - Parsing and appending run on the blocking pool: the storage's append
-//!   may wait for a WAL write.
+//! - A body of up to [`INLINE_BODY_MAX`] bytes is parsed and appended on
+//!   the async worker when the storage says its appends do not wait (no
+//!   fsync per append): handing ~0.5 ms of work to the blocking pool and
+//!   back costs more than the work. Larger bodies, and every body when
+//!   appends may wait, go to the blocking pool.
 //! - Two texts with the same labels after relabeling share a slot, so they
 //!   are one series (the second is a duplicate) as in Prometheus.
 
@@ -59,6 +62,11 @@ pub(crate) enum Auth {
 pub(crate) struct LoopParams {
     pub(crate) client: reqwest::Client,
     pub(crate) url: String,
+    /// `url` parsed once, so a scrape does not parse it again; `None` if it
+    /// does not parse (each scrape then fails with the client's error).
+    pub(crate) parsed_url: Option<reqwest::Url>,
+    /// The `X-Prometheus-Scrape-Timeout-Seconds` value for `timeout`.
+    pub(crate) timeout_header: reqwest::header::HeaderValue,
     pub(crate) interval: Duration,
     pub(crate) timeout: Duration,
     pub(crate) honor_labels: bool,
@@ -72,6 +80,12 @@ pub(crate) struct LoopParams {
     pub(crate) auth: Auth,
     /// The target's public labels, attached to every series.
     pub(crate) target_labels: Labels,
+}
+
+/// The `X-Prometheus-Scrape-Timeout-Seconds` header value for `timeout`.
+pub(crate) fn timeout_header(timeout: Duration) -> reqwest::header::HeaderValue {
+    let text = format!("{}", timeout.as_secs_f64());
+    reqwest::header::HeaderValue::from_str(&text).unwrap_or(reqwest::header::HeaderValue::from_static("10"))
 }
 
 /// Health of a target, as `/api/v1/targets` shows it.
@@ -218,6 +232,11 @@ pub(crate) fn initial_delay(seed: u64, interval: Duration, now: SystemTime) -> D
     Duration::from_millis(next - now_ms)
 }
 
+/// Bodies up to this size are parsed and appended on the async worker,
+/// larger ones on the blocking pool. At about 0.5 µs per line of ~70 bytes
+/// (parse, cache lookup, append by ref), 64 KiB is about 0.5 ms of work.
+const INLINE_BODY_MAX: usize = 64 << 10;
+
 /// Runs until stopped.
 pub(crate) async fn run(
     mut params_rx: watch::Receiver<Arc<LoopParams>>,
@@ -249,13 +268,24 @@ pub(crate) async fn run(
         let duration = start.elapsed();
         let ts = unix_ms(start_wall);
         let mut st = state.take().unwrap_or_default();
-        let sinks2 = sinks.clone();
-        let params2 = Arc::clone(&params);
-        let job = tokio::task::spawn_blocking(move || {
-            let outcome = st.scrape(fetched, body, ts, duration, &params2, &sinks2);
-            (st, outcome)
-        })
-        .await;
+        let job = if body.len() <= INLINE_BODY_MAX && sinks.appender.appends_without_waiting() {
+            // Small bodies are processed here: a hand-off to the blocking
+            // pool costs more than processing them.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let outcome = st.scrape(fetched, body, ts, duration, &params, &sinks);
+                (st, outcome)
+            }))
+            .map_err(|_| "panicked".to_string())
+        } else {
+            let sinks2 = sinks.clone();
+            let params2 = Arc::clone(&params);
+            tokio::task::spawn_blocking(move || {
+                let outcome = st.scrape(fetched, body, ts, duration, &params2, &sinks2);
+                (st, outcome)
+            })
+            .await
+            .map_err(|e| e.to_string())
+        };
         let outcome = match job {
             Ok((st, (outcome, returned_body))) => {
                 state = Some(st);
@@ -341,17 +371,20 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// GETs the target into `body`; returns the format.
 async fn fetch(params: &LoopParams, body: &mut Vec<u8>) -> Result<Format, String> {
     body.clear();
-    let mut req = params
-        .client
-        .get(&params.url)
-        .header(reqwest::header::ACCEPT, ACCEPT_HEADER)
+    use reqwest::header::{HeaderName, HeaderValue};
+    let req = match &params.parsed_url {
+        Some(url) => params.client.get(url.clone()),
+        None => params.client.get(&params.url),
+    };
+    let mut req = req
+        .header(reqwest::header::ACCEPT, HeaderValue::from_static(ACCEPT_HEADER))
         .header(
             reqwest::header::USER_AGENT,
-            concat!("Haetae/", env!("CARGO_PKG_VERSION")),
+            HeaderValue::from_static(concat!("Haetae/", env!("CARGO_PKG_VERSION"))),
         )
         .header(
-            "X-Prometheus-Scrape-Timeout-Seconds",
-            format!("{}", params.timeout.as_secs_f64()),
+            HeaderName::from_static("x-prometheus-scrape-timeout-seconds"),
+            params.timeout_header.clone(),
         )
         .timeout(params.timeout);
     match &params.auth {

@@ -96,6 +96,11 @@ impl SampleAppender for IngestAppender {
             rejected: Vec::new(),
         })
     }
+
+    /// A `try_send` to the agent's channel never waits.
+    fn appends_without_waiting(&self) -> bool {
+        true
+    }
 }
 
 /// The agent does not keep metadata.

@@ -231,6 +231,15 @@ pub trait SampleAppender: Send + Sync {
     /// the report; an `Err` means nothing of the batch is guaranteed stored.
     fn append(&self, tenant: &TenantId, batch: Vec<SeriesSamples>) -> Result<AppendReport, StorageError>;
 
+    /// Tells whether appends return without waiting for anything slow (no
+    /// fsync per call, no network), so that a caller on an async worker may
+    /// append small batches in place instead of handing them to a blocking
+    /// thread. Writes to the page cache and short lock waits count as fast.
+    /// The default is `false`.
+    fn appends_without_waiting(&self) -> bool {
+        false
+    }
+
     /// Appends one sample per entry of `batch`, in order, with the same
     /// guarantees as [`SampleAppender::append`].
     ///

@@ -49,6 +49,10 @@ impl SampleAppender for MemStorage {
         }
         Ok(report)
     }
+
+    fn appends_without_waiting(&self) -> bool {
+        true
+    }
 }
 
 impl Queryable for MemStorage {

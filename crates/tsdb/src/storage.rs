@@ -167,6 +167,11 @@ impl SampleAppender for Storage {
         Ok(self.db(tenant)?.append(batch)?)
     }
 
+    /// True unless every append waits for an fsync ([`wal::FsyncPolicy::Always`]).
+    fn appends_without_waiting(&self) -> bool {
+        !matches!(self.opts.wal.fsync, wal::FsyncPolicy::Always)
+    }
+
     fn append_by_ref(
         &self,
         tenant: &TenantId,

@@ -74,6 +74,8 @@ fn params(metric_relabel: &str) -> Arc<LoopParams> {
     Arc::new(LoopParams {
         client: reqwest::Client::new(),
         url: "http://127.0.0.1:1/metrics".into(),
+        parsed_url: None,
+        timeout_header: timeout_header(Duration::from_secs(10)),
         interval: Duration::from_secs(15),
         timeout: Duration::from_secs(10),
         honor_labels: false,
