@@ -8,7 +8,9 @@ use model::TenantId;
 use scrape::{ScrapeConfigs, ScrapeManager};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use storage_api::{AppendReport, MetadataStore, MetricMetadata, SampleAppender, SeriesSamples, StorageError};
+use storage_api::{
+    AppendReport, MetadataStore, MetricMetadata, RefAppend, SampleAppender, SeriesRef, SeriesSamples, StorageError,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Default)]
@@ -22,6 +24,23 @@ impl SampleAppender for Counting {
             num_accepted: n,
             rejected: Vec::new(),
         })
+    }
+
+    fn append_by_ref(
+        &self,
+        _t: &TenantId,
+        batch: &[RefAppend<'_>],
+        _new_refs: &mut Vec<(usize, SeriesRef)>,
+    ) -> Result<AppendReport, StorageError> {
+        self.0.fetch_add(batch.len(), Ordering::Relaxed);
+        Ok(AppendReport {
+            num_accepted: batch.len(),
+            rejected: Vec::new(),
+        })
+    }
+
+    fn appends_without_waiting(&self) -> bool {
+        true
     }
 }
 

@@ -224,6 +224,9 @@ pub enum Entry<'a> {
 /// are skipped, bad lines come out as `Err` and parsing goes on.
 pub struct Parser<'a> {
     data: &'a [u8],
+    /// `data` as text when all of it is valid UTF-8 (checked once, so lines
+    /// need no check of their own); otherwise each line is checked.
+    text: Option<&'a str>,
     pos: usize,
     line_no: usize,
     format: Format,
@@ -236,6 +239,7 @@ impl<'a> Parser<'a> {
     pub fn new(data: &'a [u8], format: Format) -> Self {
         Parser {
             data,
+            text: std::str::from_utf8(data).ok(),
             pos: 0,
             line_no: 0,
             format,
@@ -249,19 +253,29 @@ impl<'a> Parser<'a> {
         self.line_no
     }
 
-    fn next_line(&mut self) -> Option<&'a [u8]> {
+    /// The next line without its `\n` (and `\r`), as text, or `Err` if it
+    /// is not valid UTF-8.
+    fn next_line(&mut self) -> Option<Result<&'a str, LineErrorKind>> {
         if self.pos >= self.data.len() {
             return None;
         }
-        let rest = &self.data[self.pos..];
-        let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        let start = self.pos;
+        let rest = &self.data[start..];
+        let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
         self.pos += len + 1;
         self.line_no += 1;
-        let mut line = &rest[..len];
-        if let [head @ .., b'\r'] = line {
-            line = head;
+        let mut end = start + len;
+        if end > start && self.data[end - 1] == b'\r' {
+            end -= 1;
         }
-        Some(line)
+        // Slicing at ASCII `\n`/`\r` positions keeps to char boundaries.
+        Some(match self.text {
+            Some(text) => match text.get(start..end) {
+                Some(line) => Ok(line),
+                None => Err(LineErrorKind::InvalidUtf8),
+            },
+            None => std::str::from_utf8(&self.data[start..end]).map_err(|_| LineErrorKind::InvalidUtf8),
+        })
     }
 
     fn parse_line(&mut self, line: &'a str) -> Result<Option<Entry<'a>>, LineErrorKind> {
@@ -329,10 +343,7 @@ impl<'a> Iterator for Parser<'a> {
                 }
                 return None;
             };
-            let result = match std::str::from_utf8(raw) {
-                Ok(line) => self.parse_line(line),
-                Err(_) => Err(LineErrorKind::InvalidUtf8),
-            };
+            let result = raw.and_then(|line| self.parse_line(line));
             match result {
                 Ok(Some(entry)) => return Some(Ok(entry)),
                 Ok(None) => continue,
@@ -378,6 +389,19 @@ fn unescape_help(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `METRIC_NAME_BYTES[b]` tells whether byte `b` may appear in a metric
+/// name after its first byte: `[a-zA-Z0-9_:]`.
+static METRIC_NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b':';
+        b += 1;
+    }
+    table
+};
+
 /// Tells whether `name` matches `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_valid_metric_name(name: &str) -> bool {
     let b = name.as_bytes();
@@ -404,25 +428,46 @@ pub fn is_valid_label_name(name: &str) -> bool {
 /// `{`), honouring quotes and escapes; returns the index after `}`.
 fn label_block_end(s: &[u8], open: usize) -> Option<usize> {
     let mut i = open + 1;
-    let mut in_quotes = false;
-    while i < s.len() {
-        let c = s[i];
-        if in_quotes {
-            match c {
-                b'\\' => i += 1,
-                b'"' => in_quotes = false,
-                _ => {}
-            }
-        } else {
-            match c {
-                b'"' => in_quotes = true,
-                b'}' => return Some(i + 1),
-                _ => {}
-            }
+    loop {
+        // Outside quotes: up to a quote or the closing brace.
+        while i < s.len() && s[i] != b'"' && s[i] != b'}' {
+            i += 1;
+        }
+        if *s.get(i)? == b'}' {
+            return Some(i + 1);
         }
         i += 1;
+        // Inside quotes: up to the closing quote, skipping escaped bytes.
+        loop {
+            while i < s.len() && s[i] != b'"' && s[i] != b'\\' {
+                i += 1;
+            }
+            if *s.get(i)? == b'"' {
+                i += 1;
+                break;
+            }
+            i += 2;
+        }
     }
-    None
+}
+
+/// The next field separated by spaces or tabs, from `*pos` on.
+fn next_field<'a>(s: &'a str, pos: &mut usize) -> Option<&'a str> {
+    let b = s.as_bytes();
+    let mut i = *pos;
+    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    if i == b.len() {
+        *pos = i;
+        return None;
+    }
+    let start = i;
+    while i < b.len() && b[i] != b' ' && b[i] != b'\t' {
+        i += 1;
+    }
+    *pos = i;
+    Some(&s[start..i])
 }
 
 fn parse_sample(line: &str, format: Format, line_no: usize) -> Result<SampleLine<'_>, LineErrorKind> {
@@ -430,10 +475,11 @@ fn parse_sample(line: &str, format: Format, line_no: usize) -> Result<SampleLine
     let start = bytes.iter().position(|c| *c != b' ' && *c != b'\t').unwrap_or(0);
     let name_end = bytes[start..]
         .iter()
-        .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b':'))
+        .position(|&c| !METRIC_NAME_BYTES[usize::from(c)])
         .map_or(bytes.len(), |p| start + p);
     let name = &line[start..name_end];
-    if !is_valid_metric_name(name) {
+    // Every byte of `name` is a name byte: only the first one needs checking.
+    if name.as_bytes().first().is_none_or(u8::is_ascii_digit) {
         let end = line[start..].find([' ', '\t', '{']).map_or(line.len(), |p| start + p);
         return Err(LineErrorKind::InvalidMetricName(line[start..end].to_string()));
     }
@@ -442,7 +488,11 @@ fn parse_sample(line: &str, format: Format, line_no: usize) -> Result<SampleLine
         i += 1;
     }
     let series_end = if bytes.get(i) == Some(&b'{') {
-        label_block_end(bytes, i).ok_or(LineErrorKind::Syntax("unterminated label set"))?
+        // `let else`, not `ok_or`: no error value built and dropped per line.
+        let Some(end) = label_block_end(bytes, i) else {
+            return Err(LineErrorKind::Syntax("unterminated label set"));
+        };
+        end
     } else {
         name_end
     };
@@ -458,14 +508,16 @@ fn parse_sample(line: &str, format: Format, line_no: usize) -> Result<SampleLine
         },
         Format::PrometheusText => (rest, None),
     };
-    let mut fields = value_part.split([' ', '\t']).filter(|f| !f.is_empty());
-    let value_text = fields.next().ok_or(LineErrorKind::Syntax("missing value"))?;
+    let mut pos = 0;
+    let Some(value_text) = next_field(value_part, &mut pos) else {
+        return Err(LineErrorKind::Syntax("missing value"));
+    };
     let value = parse_value(value_text)?;
-    let timestamp_ms = match fields.next() {
+    let timestamp_ms = match next_field(value_part, &mut pos) {
         None => None,
         Some(t) => Some(parse_timestamp(t, format)?),
     };
-    if fields.next().is_some() {
+    if next_field(value_part, &mut pos).is_some() {
         return Err(LineErrorKind::Syntax("unexpected text after the timestamp"));
     }
     if let Some(exemplar) = exemplar {
