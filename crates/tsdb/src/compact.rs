@@ -292,8 +292,10 @@ fn merge(db: &Db, group: &[Arc<BlockReader>], apply_tombstones: bool) -> Result<
         }
         blocks.sort_by_key(|b| (b.meta.min_time, b.meta.max_time));
     }
+    // Queriers that took the old blocks may still read them: their files go
+    // when the last reference does.
     for b in group {
-        db.store.delete_all(b.dir())?;
+        b.delete_when_unused();
     }
     db.stats.compactions.fetch_add(1, Ordering::Relaxed);
     db.stats
@@ -350,7 +352,7 @@ pub(crate) fn apply_retention(db: &Db) -> Result<(), TsdbError> {
     db.blocks.write().retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)));
     for b in &doomed {
         tracing::info!(tenant = %db.tenant, block = b.dir(), max_time = b.meta.max_time, "deleting block by retention");
-        db.store.delete_all(b.dir())?;
+        b.delete_when_unused();
     }
     db.stats
         .retention_deletions

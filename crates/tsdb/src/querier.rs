@@ -21,25 +21,33 @@ struct Sources {
     head: Vec<Sample>,
 }
 
-/// A querier over one tenant's database. Cheap to create; sees blocks as
-/// they were at creation.
+/// A querier over one tenant's database. Cheap to create.
+///
+/// Each read takes the head's data first and the list of blocks after: a
+/// head cut adds its block before it drops the data from the head, so in
+/// that order no sample can be missed (at worst it is seen twice and
+/// merged). A block replaced meanwhile stays readable until the read ends
+/// ([`BlockReader::delete_when_unused`]).
 pub(crate) struct DbQuerier {
     db: Arc<Db>,
-    blocks: Vec<Arc<BlockReader>>,
     tombstones: Vec<Arc<Tombstone>>,
 }
 
 impl DbQuerier {
     pub(crate) fn new(db: Arc<Db>) -> Self {
-        let blocks = db.blocks.read().clone();
         let tombstones = db.tombstones.read().clone();
-        DbQuerier { db, blocks, tombstones }
+        DbQuerier { db, tombstones }
     }
 
-    fn blocks_in(&self, start: i64, end: i64) -> impl Iterator<Item = &Arc<BlockReader>> {
-        self.blocks
+    /// The blocks overlapping `start..=end` now.
+    fn blocks_in(&self, start: i64, end: i64) -> Vec<Arc<BlockReader>> {
+        self.db
+            .blocks
+            .read()
             .iter()
-            .filter(move |b| b.meta.max_time >= start && b.meta.min_time <= end)
+            .filter(|b| b.meta.max_time >= start && b.meta.min_time <= end)
+            .cloned()
+            .collect()
     }
 
     fn apply_tombstones(&self, labels: &Labels, samples: &mut Vec<Sample>) {
@@ -52,14 +60,22 @@ impl DbQuerier {
 
     fn select_inner(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>, StorageError> {
         let (start, end) = (hints.start, hints.end);
-        let blocks: Vec<&Arc<BlockReader>> = self.blocks_in(start, end).collect();
+        // The head first, then the blocks (see the type's doc).
+        let mut head: Vec<(Labels, Vec<Sample>)> = Vec::new();
+        for s in self.db.head.select_series(matchers) {
+            let samples = s.data.lock().samples(start, end, &self.db.head.chunks);
+            if !samples.is_empty() {
+                head.push((packed::unpack(&s.labels), samples));
+            }
+        }
+        let blocks = self.blocks_in(start, end);
         // Every matching series with its sources, each block's chunks in range
         // (with their sample count) and the head series: decoded below series
         // by series straight into one vector of the right capacity.
         let mut per_block: Vec<Vec<(Labels, Vec<ChunkRef>)>> = Vec::with_capacity(blocks.len());
         for block in &blocks {
             let mut found = Vec::new();
-            for id in select_postings(&***block, matchers) {
+            for id in select_postings(&**block, matchers) {
                 let (labels, mut chunks) = block.series(id)?;
                 chunks.retain(|c| c.max_t >= start && c.min_t <= end);
                 if !chunks.is_empty() {
@@ -67,13 +83,6 @@ impl DbQuerier {
                 }
             }
             per_block.push(found);
-        }
-        let mut head: Vec<(Labels, Vec<Sample>)> = Vec::new();
-        for s in self.db.head.select_series(matchers) {
-            let samples = s.data.lock().samples(start, end, &self.db.head.chunks);
-            if !samples.is_empty() {
-                head.push((packed::unpack(&s.labels), samples));
-            }
         }
         let sources: Vec<(Labels, Sources)> = match (per_block.iter().filter(|b| !b.is_empty()).count(), head.len()) {
             // One block alone: its series come in label order (ids follow it).
@@ -145,14 +154,7 @@ impl DbQuerier {
 
     fn series_inner(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<BTreeSet<Labels>, TsdbError> {
         let mut out = BTreeSet::new();
-        for block in self.blocks_in(start, end) {
-            for id in select_postings(&**block, matchers) {
-                let (labels, chunks) = block.series(id)?;
-                if chunks.iter().any(|c| c.max_t >= start && c.min_t <= end) {
-                    out.insert(labels);
-                }
-            }
-        }
+        // The head first, then the blocks (see the type's doc).
         for s in self.db.head.select_series(matchers) {
             // Oldest and newest samples held, in order or not: no decoding needed.
             let overlaps = {
@@ -161,6 +163,14 @@ impl DbQuerier {
             };
             if overlaps {
                 out.insert(packed::unpack(&s.labels));
+            }
+        }
+        for block in self.blocks_in(start, end) {
+            for id in select_postings(&*block, matchers) {
+                let (labels, chunks) = block.series(id)?;
+                if chunks.iter().any(|c| c.max_t >= start && c.min_t <= end) {
+                    out.insert(labels);
+                }
             }
         }
         if !self.tombstones.is_empty() {
@@ -190,10 +200,10 @@ impl Querier for DbQuerier {
     fn label_names(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<String>, StorageError> {
         let mut names = BTreeSet::new();
         if matchers.is_empty() && self.tombstones.is_empty() {
+            names.extend(self.db.head.label_names());
             for b in self.blocks_in(start, end) {
                 names.extend(b.label_names()?);
             }
-            names.extend(self.db.head.label_names());
         } else {
             for l in self.series_inner(matchers, start, end)? {
                 names.extend(l.iter().map(|l| l.name.clone()));
@@ -211,10 +221,10 @@ impl Querier for DbQuerier {
     ) -> Result<Vec<String>, StorageError> {
         let mut values = BTreeSet::new();
         if matchers.is_empty() && self.tombstones.is_empty() {
+            values.extend(self.db.head.label_values(name));
             for b in self.blocks_in(start, end) {
                 values.extend(b.label_values(name));
             }
-            values.extend(self.db.head.label_values(name));
         } else {
             for l in self.series_inner(matchers, start, end)? {
                 if let Some(v) = l.get(name) {

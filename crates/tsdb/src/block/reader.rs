@@ -13,6 +13,7 @@ use crate::store::BlockStore;
 use crate::TsdbError;
 use model::{Label, Labels, Sample};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Where a chunk is.
@@ -47,6 +48,10 @@ pub struct BlockReader {
     frames: Vec<Frame>,
     series_start: usize,
     postings_start: usize,
+    /// Set when compaction or retention replaced the block: its files are
+    /// deleted when the last reference goes, so that a querier that took
+    /// the block before can still read it.
+    doomed: AtomicBool,
 }
 
 fn corrupt(dir: &str, file: &str, reason: impl std::fmt::Display) -> TsdbError {
@@ -167,7 +172,13 @@ impl BlockReader {
             frames,
             series_start: toc[1],
             postings_start: toc[2],
+            doomed: AtomicBool::new(false),
         })
+    }
+
+    /// Deletes the block's files once nothing reads it any more.
+    pub(crate) fn delete_when_unused(&self) {
+        self.doomed.store(true, Ordering::Release);
     }
 
     /// The block's meta.
@@ -340,6 +351,16 @@ impl BlockReader {
             .keys()
             .map(|&n| self.symbol(n).map(str::to_string))
             .collect()
+    }
+}
+
+impl Drop for BlockReader {
+    fn drop(&mut self) {
+        if self.doomed.load(Ordering::Acquire) {
+            if let Err(err) = self.store.delete_all(&self.dir) {
+                tracing::warn!(block = %self.dir, %err, "cannot delete a replaced block; it will be merged again at the next start");
+            }
+        }
     }
 }
 
