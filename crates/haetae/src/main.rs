@@ -121,13 +121,12 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc options (read at its first allocation; the environment variable
 /// `_RJEM_MALLOC_CONF` still overrides them). Freed pages go back to the OS
-/// at once instead of after 10 s: a head cut frees tens of MiB at once, and
-/// holding them raised peak RSS in `haetae-bench restart` (1M series: peak
-/// 1,029 B/series with a 1 s decay, 1,016 with none; RSS after the fill
-/// 1,027 -> 661 B/series).
+/// after 1 s instead of 10 s: a head cut frees tens of MiB at once, and
+/// holding them for 10 s raised peak RSS by about 10 % in
+/// `haetae-bench restart` (1,237 -> 1,110 B/series at 200k series).
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"dirty_decay_ms:0,muzzy_decay_ms:0\0";
+pub static malloc_conf: &[u8] = b"dirty_decay_ms:1000\0";
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     server::config::parse_duration(s)
