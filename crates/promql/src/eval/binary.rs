@@ -172,6 +172,22 @@ impl Evaluator<'_> {
     }
 }
 
+/// The value of one sample of `vector op scalar` (or `scalar op vector`
+/// when `swap`); `None` when a comparison without `bool` filters it out.
+pub(crate) fn vector_scalar_value(op: BinOp, sample: f64, scalar: f64, swap: bool, return_bool: bool) -> Option<f64> {
+    let (l, r) = if swap { (scalar, sample) } else { (sample, scalar) };
+    let (mut v, keep) = apply(op, l, r);
+    // A comparison keeps the vector's value even when the vector is on the right.
+    if op.is_comparison() && swap {
+        v = r;
+    }
+    if return_bool {
+        Some(if keep { 1.0 } else { 0.0 })
+    } else {
+        keep.then_some(v)
+    }
+}
+
 fn vector_scalar(
     op: BinOp,
     vector: Vec<InstantSample>,
@@ -182,17 +198,9 @@ fn vector_scalar(
 ) -> Vec<InstantSample> {
     let mut out = Vec::with_capacity(vector.len());
     for mut s in vector {
-        let (l, r) = if swap { (scalar, s.v) } else { (s.v, scalar) };
-        let (mut v, keep) = apply(op, l, r);
-        // A comparison keeps the vector's value even when the vector is on the right.
-        if op.is_comparison() && swap {
-            v = r;
-        }
-        if return_bool {
-            v = if keep { 1.0 } else { 0.0 };
-        } else if !keep {
+        let Some(v) = vector_scalar_value(op, s.v, scalar, swap, return_bool) else {
             continue;
-        }
+        };
         if !op.is_comparison() || return_bool {
             s.drop_name = true;
         }

@@ -12,7 +12,7 @@
 //! literals, and any signature shared by two series of one side (those
 //! raise matching errors at the steps where both are present).
 
-use super::super::binary::{apply, result_labels, BinOp, Matching};
+use super::super::binary::{apply, result_labels, vector_scalar_value, BinOp, Matching};
 use super::{Ctx, Evaluator, Info, OutSeries, Pt, RangeResult};
 use crate::functions::rollup::unwrap_parens;
 use crate::QueryError;
@@ -103,17 +103,9 @@ impl Evaluator<'_> {
         for s in input.series {
             let mut points = Vec::with_capacity(s.points.len());
             for p in &s.points {
-                let (l, r) = if swap { (scalar, p.v) } else { (p.v, scalar) };
-                let (mut v, keep) = apply(op, l, r);
-                // A comparison keeps the vector's value even when the vector is on the right.
-                if op.is_comparison() && swap {
-                    v = r;
-                }
-                if return_bool {
-                    v = if keep { 1.0 } else { 0.0 };
-                } else if !keep {
+                let Some(v) = vector_scalar_value(op, p.v, scalar, swap, return_bool) else {
                     continue;
-                }
+                };
                 points.push(Pt {
                     k: p.k,
                     t: self.step_time(p.k),
