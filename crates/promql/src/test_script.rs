@@ -380,6 +380,8 @@ impl Runner {
         }
         if let Err(QueryError::Parse { message }) = &result {
             if let Some(reason) = experimental_syntax(&spec.expr) {
+                // Without the position, so that skips group by reason.
+                let message = message.split_once("parse error: ").map_or(message.as_str(), |(_, m)| m);
                 return EvalOutcome::Skipped {
                     reason: format!("{reason} (parser: {message})"),
                 };
