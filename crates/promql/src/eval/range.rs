@@ -24,7 +24,7 @@ use crate::functions::rollup::{
 };
 use crate::QueryError;
 use model::{is_stale_nan, Labels, Sample};
-use promql_parser::parser::{AggregateExpr, Call, Expr, LabelModifier, MatrixSelector, VectorSelector};
+use promql_parser::parser::{AggregateExpr, Call, Expr, MatrixSelector, VectorSelector};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -351,20 +351,8 @@ impl Evaluator<'_> {
         if !AGG_OPS.contains(&op.as_str()) || a.param.is_some() {
             return Ok(None);
         }
-        let (by, names): (bool, Vec<&str>) = match &a.modifier {
-            Some(LabelModifier::Include(l)) => (true, l.labels.iter().map(String::as_str).collect()),
-            Some(LabelModifier::Exclude(l)) => (false, l.labels.iter().map(String::as_str).collect()),
-            None => (true, Vec::new()),
-        };
-        let mut without_names = names.clone();
-        without_names.push(model::METRIC_NAME);
-        let grouping = |labels: &Labels| -> Labels {
-            if by {
-                labels.keep(&names)
-            } else {
-                labels.without(&without_names)
-            }
-        };
+        let grouping = crate::functions::aggregate::Grouping::of(&a.modifier);
+        let grouping = |labels: &Labels| grouping.key(labels);
         let Some(src) = Source::of(&a.expr) else {
             if !has_range_shape(&a.expr) {
                 return Ok(None);

@@ -186,20 +186,8 @@ impl Evaluator<'_> {
             }
         }
         let input = self.eval_vector(&a.expr, t)?;
-        let (by, names): (bool, Vec<&str>) = match &a.modifier {
-            Some(LabelModifier::Include(l)) => (true, l.labels.iter().map(String::as_str).collect()),
-            Some(LabelModifier::Exclude(l)) => (false, l.labels.iter().map(String::as_str).collect()),
-            None => (true, Vec::new()),
-        };
-        let mut without_names = names.clone();
-        without_names.push(model::METRIC_NAME);
-        let grouping = |labels: &Labels| -> Labels {
-            if by {
-                labels.keep(&names)
-            } else {
-                labels.without(&without_names)
-            }
-        };
+        let grouping = Grouping::of(&a.modifier);
+        let grouping = |labels: &Labels| grouping.key(labels);
 
         match op.as_str() {
             "topk" | "bottomk" | "limitk" => {
@@ -358,5 +346,45 @@ impl Evaluator<'_> {
             });
         }
         Ok(EvalValue::Vector(out))
+    }
+}
+
+/// The labels that put a series in its group for `by (…)` / `without (…)`
+/// (`without` also drops the metric name).
+pub(crate) struct Grouping<'a> {
+    by: bool,
+    names: Vec<&'a str>,
+}
+
+impl<'a> Grouping<'a> {
+    pub(crate) fn of(modifier: &'a Option<LabelModifier>) -> Self {
+        match modifier {
+            Some(LabelModifier::Include(l)) => Grouping {
+                by: true,
+                names: l.labels.iter().map(String::as_str).collect(),
+            },
+            Some(LabelModifier::Exclude(l)) => Grouping {
+                by: false,
+                names: l
+                    .labels
+                    .iter()
+                    .map(String::as_str)
+                    .chain(std::iter::once(model::METRIC_NAME))
+                    .collect(),
+            },
+            None => Grouping {
+                by: true,
+                names: Vec::new(),
+            },
+        }
+    }
+
+    /// The group key of a series.
+    pub(crate) fn key(&self, labels: &Labels) -> Labels {
+        if self.by {
+            labels.keep(&self.names)
+        } else {
+            labels.without(&self.names)
+        }
     }
 }
