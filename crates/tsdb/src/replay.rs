@@ -116,58 +116,40 @@ impl Replayer<'_> {
             Record::Chunk {
                 series_ref,
                 data: bytes,
-            } => {
-                let Some(series) = self.series.get(&series_ref) else {
-                    self.unknown_refs += 1;
-                    return Ok(());
-                };
-                let mut data = series.data.lock();
-                if !restore(self.head, series_ref, &mut data, |d, head| {
-                    d.restore_chunk(bytes, head.chunk_range, &head.chunks)
-                }) {
-                    self.corrupt_records += 1;
-                }
-            }
+            } => self.restore(series_ref, |d, head| {
+                d.restore_chunk(bytes, head.chunk_range, &head.chunks)
+            }),
             Record::ClosedChunk {
                 series_ref,
                 min_t,
                 max_t,
                 last_v,
                 data: bytes,
-            } => {
-                let Some(series) = self.series.get(&series_ref) else {
-                    self.unknown_refs += 1;
-                    return Ok(());
-                };
-                let mut data = series.data.lock();
-                if !restore(self.head, series_ref, &mut data, |d, head| {
-                    d.restore_closed_chunk((min_t, max_t, last_v), bytes, head.chunk_range, &head.chunks)
-                }) {
-                    self.corrupt_records += 1;
-                }
-            }
+            } => self.restore(series_ref, |d, head| {
+                d.restore_closed_chunk((min_t, max_t, last_v), bytes, head.chunk_range, &head.chunks)
+            }),
         }
         Ok(())
     }
-}
 
-/// Applies a checkpoint chunk to a series; false if the chunk was corrupt (logged).
-fn restore(
-    head: &Head,
-    series_ref: u64,
-    data: &mut SeriesData,
-    f: impl FnOnce(&mut SeriesData, &Head) -> Result<(), codec::DecodeError>,
-) -> bool {
-    match f(data, head) {
-        Ok(()) => {
-            if let (Some(min), Some((max, _))) = (data.min_time(), data.last()) {
-                head.observe(min, max);
+    /// Applies a checkpoint chunk to its series, counting unknown series and
+    /// corrupt chunks (logged) instead of failing.
+    fn restore(&mut self, series_ref: u64, f: impl FnOnce(&mut SeriesData, &Head) -> Result<(), codec::DecodeError>) {
+        let Some(series) = self.series.get(&series_ref) else {
+            self.unknown_refs += 1;
+            return;
+        };
+        let mut data = series.data.lock();
+        match f(&mut data, self.head) {
+            Ok(()) => {
+                if let (Some(min), Some((max, _))) = (data.min_time(), data.last()) {
+                    self.head.observe(min, max);
+                }
             }
-            true
-        }
-        Err(err) => {
-            tracing::warn!(%err, series_ref, "skipping corrupt chunk in checkpoint");
-            false
+            Err(err) => {
+                tracing::warn!(%err, series_ref, "skipping corrupt chunk in checkpoint");
+                self.corrupt_records += 1;
+            }
         }
     }
 }
