@@ -44,6 +44,8 @@ pub struct TsdbStatus {
     pub num_series: u64,
     /// Distinct label pairs in the head.
     pub num_label_pairs: u64,
+    /// Chunks in the head.
+    pub chunk_count: u64,
     /// Smallest timestamp in the head (ms).
     pub min_time: i64,
     /// Largest timestamp in the head (ms).

@@ -168,7 +168,7 @@ pub(crate) async fn tsdb_status(
     };
     Ok(success(
         json!({
-            "headStats": {"numSeries": s.num_series, "numLabelPairs": s.num_label_pairs, "chunkCount": 0, "minTime": min, "maxTime": max},
+            "headStats": {"numSeries": s.num_series, "numLabelPairs": s.num_label_pairs, "chunkCount": s.chunk_count, "minTime": min, "maxTime": max},
             "seriesCountByMetricName": list(&s.series_count_by_metric_name),
             "labelValueCountByLabelName": list(&s.label_value_count_by_label_name),
             "memoryInBytesByLabelName": list(&s.memory_in_bytes_by_label_name),

@@ -65,6 +65,7 @@ impl AdminHandler for Admin {
         TsdbStatus {
             num_series: s.num_series as u64,
             num_label_pairs: s.num_label_pairs as u64,
+            chunk_count: s.num_chunks as u64,
             min_time: s.min_time,
             max_time: s.max_time,
             series_count_by_metric_name: s.series_count_by_metric_name,

@@ -85,6 +85,8 @@ pub struct HeadStats {
     pub num_series: usize,
     /// Label pairs (name=value) in the head.
     pub num_label_pairs: usize,
+    /// Chunks in the head (closed, open and out-of-order).
+    pub num_chunks: usize,
     /// Smallest timestamp in the head (`i64::MAX` when empty).
     pub min_time: i64,
     /// Largest timestamp in the head (`i64::MIN` when empty).
@@ -293,9 +295,13 @@ impl Db {
             v.truncate(limit);
             v
         };
+        let num_series = index.num_series();
+        drop(index);
+        let num_chunks = self.head.all_series().iter().map(|s| s.data.lock().num_chunks()).sum();
         HeadStats {
-            num_series: index.num_series(),
+            num_series,
             num_label_pairs: num_pairs,
+            num_chunks,
             min_time: self.head.min_t.load(Ordering::Relaxed),
             max_time: self.head.max_t.load(Ordering::Relaxed),
             series_count_by_metric_name: top(by_metric),

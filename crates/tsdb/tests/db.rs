@@ -283,3 +283,32 @@ fn append_by_ref_uses_refs_and_falls_back_to_labels_for_foreign_and_dropped_seri
     let got = select(&a, &[Matcher::equal("i", "2")], t0, t0 + 10 * MIN);
     assert_eq!(got[0].samples[3], Sample::new(t0 + 60_000, (t0 + 60_000) as f64));
 }
+
+#[test]
+fn head_stats_count_series_pairs_and_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), DbOptions::default());
+    let base = now() / 1000 * 1000;
+    // 4 series × 10 samples: one open chunk each.
+    write(&db, 4, base, base + 9 * 1000, 1000);
+    let s = db.head_stats(10);
+    assert_eq!(s.num_series, 4);
+    // __name__=m, i=0..3, job=even|odd
+    assert_eq!(s.num_label_pairs, 1 + 4 + 2);
+    assert_eq!(s.num_chunks, 4);
+    assert_eq!(s.min_time, base);
+    assert_eq!(s.max_time, base + 9000);
+    assert_eq!(s.series_count_by_metric_name, vec![("m".to_string(), 4)]);
+    assert_eq!(s.label_value_count_by_label_name[0], ("i".to_string(), 4));
+    assert_eq!(s.series_count_by_label_value_pair[0], ("__name__=m".to_string(), 4));
+    // One out-of-order sample adds that series' out-of-order chunk.
+    let r = db
+        .append(vec![SeriesSamples {
+            labels: labels(0),
+            samples: vec![Sample::new(base + 500, 1.0)],
+        }])
+        .unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(db.head_stats(1).num_chunks, 5);
+    assert_eq!(db.head_stats(1).series_count_by_label_value_pair.len(), 1);
+}

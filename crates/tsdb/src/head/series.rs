@@ -122,6 +122,13 @@ impl SeriesData {
         .max()
     }
 
+    /// Chunks held: closed ones, the open one, and one for out-of-order
+    /// samples if any (as Prometheus counts its head chunks).
+    pub(crate) fn num_chunks(&self) -> usize {
+        let ooo = !self.pending().is_empty() || !self.cutting().is_empty();
+        self.closed.len() + usize::from(self.open.is_some()) + usize::from(ooo)
+    }
+
     /// The last in-order sample.
     pub(crate) fn last(&self) -> Option<(i64, f64)> {
         self.last_t().map(|t| (t, self.last_v))
