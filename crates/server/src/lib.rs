@@ -10,6 +10,7 @@ mod agent_mode;
 mod collect;
 pub mod config;
 mod info;
+mod lenient;
 mod process;
 pub mod promql_test;
 
@@ -149,7 +150,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let app = api::router(state).merge(api::control_router(collection.clone(), collection.clone()));
     ready.store(true, Ordering::Release);
     tracing::info!("ready");
-    let listener = tokio::net::TcpListener::from_std(std_listener)?;
+    let listener = lenient::LenientListener(tokio::net::TcpListener::from_std(std_listener)?);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
