@@ -11,11 +11,18 @@
 //! - timestamps: first value, first delta, then zigzag-varint deltas-of-deltas, or
 //!   nothing more when every interval is the same (flag in the mode byte);
 //! - values: when they are decimals, each is `mantissa × 10^exponent` with one shared
-//!   exponent, and the mantissas go out as zigzag-varint deltas or deltas-of-deltas,
-//!   whichever is smaller for the chunk; values that are not exactly such a decimal
+//!   exponent; mantissas that differ from the first only by multiples of some `g`
+//!   (pages, blocks) are divided by it; then they go out as zigzag-varint deltas or
+//!   deltas-of-deltas, or bit-packed (the mantissas or their deltas, at one width, or in
+//!   [`blocked`] groups of 32 with a width and a dense or sparse layout each),
+//!   whichever is smallest for the chunk; values that are not exactly such a decimal
 //!   (NaN, the stale marker, ±Inf, -0.0, 17-digit results of float arithmetic, huge
 //!   magnitudes) are listed as exceptions with their raw bits;
-//! - when many values are exceptions, the values are Gorilla-XOR encoded instead.
+//! - when many values are exceptions, or none is a decimal, the raw float bits are
+//!   stored instead: Gorilla XOR, or the blocked deltas of the bits taken as integers.
+//!
+//! Version 2 (written) adds the scaling, the blocked packings and the float-bits
+//! kind byte to version 1, which is still decoded.
 //!
 //! Design constraints:
 //! - round trips are bit-exact for any input, including unsorted or duplicate
@@ -31,8 +38,12 @@ use crate::xor::{write_xor_value, XorValueState};
 use crate::DecodeError;
 use model::Sample;
 
-/// Format version, stored in the high nibble of the mode byte.
-const VERSION: u8 = 1;
+/// Format version written, stored in the high nibble of the mode byte.
+const VERSION: u8 = 2;
+/// The oldest version read. Version 1 has no [`FLAG_SCALED`] and no blocked packing.
+const OLDEST_VERSION: u8 = 1;
+/// Mode-byte bit (version 2): the mantissas are `m0 + g × q_i`, and `g ≥ 2` follows the exponent.
+const FLAG_SCALED: u8 = 0b1000;
 /// Mode-byte bit: every timestamp interval equals the first one.
 const FLAG_CONSTANT_INTERVAL: u8 = 0b0100;
 /// Mode-byte bits 0-1: how values are encoded.
@@ -46,7 +57,8 @@ enum ValueEncoding {
     DecimalDelta = 0,
     /// Decimal mantissas as zigzag deltas-of-deltas.
     DecimalDeltaOfDelta = 1,
-    /// Gorilla XOR of the raw float bits.
+    /// The raw float bits: Gorilla XOR (version 1), or after a [`FLOAT_XOR`] /
+    /// [`FLOAT_BLOCKED`] kind byte (version 2).
     Xor = 2,
     /// Decimal mantissas (or their deltas) minus their minimum, bit-packed at
     /// a fixed width: smaller than varints for noisy values such as
@@ -57,6 +69,15 @@ enum ValueEncoding {
 /// What a packed chunk packs.
 const PACKED_VALUES: u8 = 0;
 const PACKED_DELTAS: u8 = 1;
+/// Version 2, float bits: a Gorilla XOR stream follows.
+const FLOAT_XOR: u8 = 0;
+/// Version 2, float bits: the raw bits as integers, their deltas in [`blocked`] groups
+/// (full-precision values that move by similar amounts, such as a clock in seconds).
+const FLOAT_BLOCKED: u8 = 1;
+/// Version 2: the deltas in [`blocked`] groups.
+const BLOCKED_DELTAS: u8 = 2;
+/// Version 2: the mantissas in [`blocked`] groups.
+const BLOCKED_VALUES: u8 = 3;
 
 /// Packing is chosen when it is smaller than the varint encodings times
 /// this (in 1/100). Measured on the node_exporter-like benchmark workload
@@ -174,7 +195,7 @@ pub fn encode_chunk(samples: &[Sample], out: &mut Vec<u8>) {
         if encode_timestamps(samples, out) {
             mode |= FLAG_CONSTANT_INTERVAL;
         }
-        mode |= encode_values(samples, out) as u8;
+        mode |= encode_values(samples, out);
     }
     out[mode_pos] = mode;
 }
@@ -200,12 +221,12 @@ fn encode_timestamps(samples: &[Sample], out: &mut Vec<u8>) -> bool {
     constant
 }
 
-/// Writes the value section and returns how it is encoded.
-fn encode_values(samples: &[Sample], out: &mut Vec<u8>) -> ValueEncoding {
+/// Writes the value section and returns its mode bits (encoding and [`FLAG_SCALED`]).
+fn encode_values(samples: &[Sample], out: &mut Vec<u8>) -> u8 {
     let decimals: Vec<Option<(i64, i32)>> = samples.iter().map(|s| to_decimal(s.v)).collect();
     let Some(exp) = choose_exponent(&decimals) else {
-        encode_values_xor(samples, out);
-        return ValueEncoding::Xor;
+        encode_values_float(samples, out);
+        return ValueEncoding::Xor as u8;
     };
     // Mantissas at the shared exponent; exceptions repeat the previous mantissa so
     // they cost a zero delta.
@@ -234,23 +255,53 @@ fn encode_values(samples: &[Sample], out: &mut Vec<u8>) -> ValueEncoding {
         }
     }
     if prev.is_none() {
-        encode_values_xor(samples, out);
-        return ValueEncoding::Xor;
+        encode_values_float(samples, out);
+        return ValueEncoding::Xor as u8;
+    }
+    // Mantissas that all differ from the first by multiples of g (memory in pages,
+    // sizes in blocks) are stored divided: m_i = m0 + g × (q_i - m0).
+    let m0 = mantissas[0];
+    let scale = mantissas
+        .iter()
+        .fold(0u64, |g, &m| gcd(g, m.wrapping_sub(m0).unsigned_abs()));
+    if scale > 1 {
+        let g = scale as i64;
+        for m in &mut mantissas {
+            *m = m0 + (*m - m0) / g;
+        }
     }
     let (delta_len, dod_len) = mantissa_costs(&mantissas);
     let decimal_len = 1 + delta_len.min(dod_len) + exceptions.len() * (EXCEPTION_VALUE_LEN + 1);
     if exceptions.len() * 4 > samples.len() {
         // Many exceptions: XOR may be smaller. Measure it rather than guess.
         let start = out.len();
-        encode_values_xor(samples, out);
+        encode_values_float(samples, out);
         if out.len() - start <= decimal_len {
-            return ValueEncoding::Xor;
+            return ValueEncoding::Xor as u8;
         }
         out.truncate(start);
     }
     out.push(exp as i8 as u8);
+    let mut flags = 0;
+    if scale > 1 {
+        put_uvarint(out, scale);
+        flags |= FLAG_SCALED;
+    }
     let packed = choose_packing(&mantissas);
-    let encoding = if let Some(p) = packed.filter(|p| p.len * 100 < delta_len.min(dod_len) * PACKED_MAX_RATIO_PERCENT) {
+    let varint_len = delta_len.min(dod_len);
+    let packed_len = packed.as_ref().map_or(usize::MAX, |p| p.len);
+    let blocked = choose_blocked(&mantissas).filter(|(_, _, len)| *len < packed_len.min(varint_len));
+    let encoding = if let Some((kind, plan, _)) = blocked {
+        out.push(kind);
+        if kind == BLOCKED_DELTAS {
+            put_varint(out, mantissas[0]);
+            let deltas: Vec<i64> = mantissas.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+            blocked::write(&deltas, &plan, out);
+        } else {
+            blocked::write(&mantissas, &plan, out);
+        }
+        ValueEncoding::DecimalPacked
+    } else if let Some(p) = packed.filter(|p| p.len * 100 < varint_len * PACKED_MAX_RATIO_PERCENT) {
         put_packed(&mantissas, &p, out);
         ValueEncoding::DecimalPacked
     } else if dod_len < delta_len {
@@ -267,7 +318,14 @@ fn encode_values(samples: &[Sample], out: &mut Vec<u8>) -> ValueEncoding {
         out.extend_from_slice(&samples[idx].v.to_bits().to_le_bytes());
         next_idx = idx + 1;
     }
-    encoding
+    encoding as u8 | flags
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// Picks the shared exponent that leaves the fewest exceptions (ties: the larger
@@ -358,6 +416,24 @@ fn choose_packing(mantissas: &[i64]) -> Option<Packing> {
     }
 }
 
+/// The smaller blocked packing of the mantissas or of their deltas: (kind, plan,
+/// bytes including the kind byte).
+fn choose_blocked(mantissas: &[i64]) -> Option<(u8, blocked::Plan, usize)> {
+    let values = blocked::plan(mantissas).map(|p| {
+        let len = 1 + p.len;
+        (BLOCKED_VALUES, p, len)
+    });
+    let deltas: Vec<i64> = mantissas.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let deltas = blocked::plan(&deltas).map(|p| {
+        let len = 1 + uvarint_len(zigzag_encode(mantissas[0])) + p.len;
+        (BLOCKED_DELTAS, p, len)
+    });
+    match (values, deltas) {
+        (Some(v), Some(d)) => Some(if d.2 < v.2 { d } else { v }),
+        (v, d) => v.or(d),
+    }
+}
+
 fn put_packed(mantissas: &[i64], p: &Packing, out: &mut Vec<u8>) {
     out.push(p.kind);
     if p.kind == PACKED_DELTAS {
@@ -394,6 +470,26 @@ fn put_mantissas_dod(mantissas: &[i64], out: &mut Vec<u8>) {
     }
 }
 
+/// Writes the float-bits value section (version 2): a kind byte, then the XOR
+/// stream or the blocked deltas of the raw bits, whichever is smaller.
+fn encode_values_float(samples: &[Sample], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.push(FLOAT_XOR);
+    encode_values_xor(samples, out);
+    let xor_len = out.len() - start;
+    let deltas: Vec<i64> = samples
+        .windows(2)
+        .map(|w| (w[1].v.to_bits() as i64).wrapping_sub(w[0].v.to_bits() as i64))
+        .collect();
+    let first = samples[0].v.to_bits();
+    if let Some(plan) = blocked::plan(&deltas).filter(|p| 1 + 8 + p.len < xor_len) {
+        out.truncate(start);
+        out.push(FLOAT_BLOCKED);
+        out.extend_from_slice(&first.to_le_bytes());
+        blocked::write(&deltas, &plan, out);
+    }
+}
+
 fn encode_values_xor(samples: &[Sample], out: &mut Vec<u8>) {
     let mut w = BitWriter::new(out);
     let mut prev = samples[0].v.to_bits();
@@ -426,7 +522,8 @@ fn decode_chunk_inner(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, Deco
             offset: 0,
         });
     };
-    if mode >> 4 != VERSION || mode & 0b1000 != 0 {
+    let version = mode >> 4;
+    if !(OLDEST_VERSION..=VERSION).contains(&version) || (version == 1 && mode & FLAG_SCALED != 0) {
         return Err(DecodeError::UnknownEncoding { byte: mode });
     }
     let encoding = match mode & VALUE_ENCODING_MASK {
@@ -440,10 +537,12 @@ fn decode_chunk_inner(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, Deco
     if n == 0 {
         return Ok(pos);
     }
-    // Every value after the first takes at least one bit, so a count beyond that is
-    // corrupt; checking it bounds the allocation below by the input size.
+    // Every value after the first takes at least one bit (version 1), or a group of
+    // blocked values its header, so a count beyond that is corrupt; checking it bounds
+    // the allocation below by the input size.
     let remaining_bits = (bytes.len() - pos) as u64 * 8;
-    if n - 1 > remaining_bits {
+    let items_per_bit = if version == 1 { 1 } else { blocked::ITEMS_PER_HEADER_BIT };
+    if n - 1 > remaining_bits.saturating_mul(items_per_bit) {
         return Err(DecodeError::Corrupted {
             what: "decimal chunk sample count",
             offset: 1,
@@ -456,9 +555,10 @@ fn decode_chunk_inner(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, Deco
     decode_timestamps(bytes, &mut pos, n, mode & FLAG_CONSTANT_INTERVAL != 0, out)?;
     let values = &mut out[base..];
     match encoding {
-        ValueEncoding::Xor => decode_values_xor(bytes, &mut pos, values)?,
+        ValueEncoding::Xor if version == 1 => decode_values_xor(bytes, &mut pos, values)?,
+        ValueEncoding::Xor => decode_values_float(bytes, &mut pos, values)?,
         ValueEncoding::DecimalDelta | ValueEncoding::DecimalDeltaOfDelta | ValueEncoding::DecimalPacked => {
-            decode_values_decimal(bytes, &mut pos, values, encoding)?
+            decode_values_decimal(bytes, &mut pos, values, encoding, mode & FLAG_SCALED != 0, version)?
         }
     }
     Ok(pos)
@@ -494,6 +594,8 @@ fn decode_values_decimal(
     pos: &mut usize,
     values: &mut [Sample],
     encoding: ValueEncoding,
+    scaled: bool,
+    version: u8,
 ) -> Result<(), DecodeError> {
     let Some(&exp_byte) = bytes.get(*pos) else {
         return Err(DecodeError::UnexpectedEof {
@@ -510,11 +612,26 @@ fn decode_values_decimal(
         });
     }
     *pos += 1;
+    let scale = if scaled {
+        let scale_offset = *pos;
+        let g = read_uvarint(bytes, pos)?;
+        if g < 2 {
+            return Err(DecodeError::Corrupted {
+                what: "decimal scale",
+                offset: scale_offset,
+                reason: "scale below 2",
+            });
+        }
+        g as i64
+    } else {
+        1
+    };
     if encoding == ValueEncoding::DecimalPacked {
-        decode_packed(bytes, pos, values, exp)?;
+        decode_packed(bytes, pos, values, exp, scale, version)?;
     } else {
         let delta_of_delta = encoding == ValueEncoding::DecimalDeltaOfDelta;
         let mut m = read_varint(bytes, pos)?;
+        let m0 = m;
         values[0].v = decimal_to_f64(m, exp);
         let mut delta = 0i64;
         for (i, sample) in values.iter_mut().enumerate().skip(1) {
@@ -525,7 +642,7 @@ fn decode_values_decimal(
                 d
             };
             m = m.wrapping_add(delta);
-            sample.v = decimal_to_f64(m, exp);
+            sample.v = decimal_to_f64(unscale(m, m0, scale), exp);
         }
     }
     let exceptions_offset = *pos;
@@ -563,8 +680,21 @@ fn decode_values_decimal(
     Ok(())
 }
 
+/// The mantissa stored as `q` in a chunk whose first mantissa is `m0`, scaled by `scale`.
+#[inline]
+fn unscale(q: i64, m0: i64, scale: i64) -> i64 {
+    m0.wrapping_add(q.wrapping_sub(m0).wrapping_mul(scale))
+}
+
 /// Reads a [`ValueEncoding::DecimalPacked`] mantissa section.
-fn decode_packed(bytes: &[u8], pos: &mut usize, values: &mut [Sample], exp: i32) -> Result<(), DecodeError> {
+fn decode_packed(
+    bytes: &[u8],
+    pos: &mut usize,
+    values: &mut [Sample],
+    exp: i32,
+    scale: i64,
+    version: u8,
+) -> Result<(), DecodeError> {
     let kind_offset = *pos;
     let Some(&kind) = bytes.get(*pos) else {
         return Err(DecodeError::UnexpectedEof {
@@ -573,6 +703,9 @@ fn decode_packed(bytes: &[u8], pos: &mut usize, values: &mut [Sample], exp: i32)
         });
     };
     *pos += 1;
+    if version >= 2 && (kind == BLOCKED_DELTAS || kind == BLOCKED_VALUES) {
+        return decode_blocked(bytes, pos, values, exp, scale, kind);
+    }
     if kind != PACKED_VALUES && kind != PACKED_DELTAS {
         return Err(DecodeError::Corrupted {
             what: "packing kind",
@@ -607,15 +740,93 @@ fn decode_packed(bytes: &[u8], pos: &mut usize, values: &mut [Sample], exp: i32)
         values[0].v = decimal_to_f64(m, exp);
         for sample in &mut values[1..] {
             m = m.wrapping_add(base.wrapping_add(r.read_bits(u32::from(bits))? as i64));
-            sample.v = decimal_to_f64(m, exp);
+            sample.v = decimal_to_f64(unscale(m, first, scale), exp);
         }
     } else {
-        for sample in values.iter_mut() {
-            sample.v = decimal_to_f64(base.wrapping_add(r.read_bits(u32::from(bits))? as i64), exp);
+        let m0 = base.wrapping_add(r.read_bits(u32::from(bits))? as i64);
+        values[0].v = decimal_to_f64(m0, exp);
+        for sample in &mut values[1..] {
+            let q = base.wrapping_add(r.read_bits(u32::from(bits))? as i64);
+            sample.v = decimal_to_f64(unscale(q, m0, scale), exp);
         }
     }
     *pos = r.bytes_consumed();
     Ok(())
+}
+
+/// Reads a blocked mantissa section (after its kind byte).
+fn decode_blocked(
+    bytes: &[u8],
+    pos: &mut usize,
+    values: &mut [Sample],
+    exp: i32,
+    scale: i64,
+    kind: u8,
+) -> Result<(), DecodeError> {
+    if kind == BLOCKED_DELTAS {
+        let first = read_varint(bytes, pos)?;
+        values[0].v = decimal_to_f64(first, exp);
+        let mut m = first;
+        let count = values.len() - 1;
+        let mut rest = values[1..].iter_mut();
+        blocked::read(bytes, pos, count, |d| {
+            m = m.wrapping_add(d);
+            if let Some(s) = rest.next() {
+                s.v = decimal_to_f64(unscale(m, first, scale), exp);
+            }
+        })
+    } else {
+        let mut m0 = None;
+        let count = values.len();
+        let mut it = values.iter_mut();
+        blocked::read(bytes, pos, count, |q| {
+            let first = *m0.get_or_insert(q);
+            if let Some(s) = it.next() {
+                s.v = decimal_to_f64(unscale(q, first, scale), exp);
+            }
+        })
+    }
+}
+
+/// Reads a version-2 float-bits value section.
+fn decode_values_float(bytes: &[u8], pos: &mut usize, values: &mut [Sample]) -> Result<(), DecodeError> {
+    let kind_offset = *pos;
+    let Some(&kind) = bytes.get(*pos) else {
+        return Err(DecodeError::UnexpectedEof {
+            what: "float bits kind",
+            offset: *pos,
+        });
+    };
+    *pos += 1;
+    match kind {
+        FLOAT_XOR => decode_values_xor(bytes, pos, values),
+        FLOAT_BLOCKED => {
+            let Some(raw) = bytes.get(*pos..*pos + 8) else {
+                return Err(DecodeError::UnexpectedEof {
+                    what: "first float bits",
+                    offset: *pos,
+                });
+            };
+            let mut le = [0u8; 8];
+            le.copy_from_slice(raw);
+            *pos += 8;
+            let mut bits = u64::from_le_bytes(le);
+            values[0].v = f64::from_bits(bits);
+            let count = values.len() - 1;
+            let mut rest = values[1..].iter_mut();
+            blocked::read(bytes, pos, count, |d| {
+                bits = bits.wrapping_add(d as u64);
+                if let Some(s) = rest.next() {
+                    s.v = f64::from_bits(bits);
+                }
+            })
+        }
+        _ => Err(DecodeError::Corrupted {
+            what: "float bits kind",
+            offset: kind_offset,
+            reason: "unknown kind",
+        }),
+    }
 }
 
 fn decode_values_xor(bytes: &[u8], pos: &mut usize, values: &mut [Sample]) -> Result<(), DecodeError> {
@@ -633,5 +844,6 @@ fn decode_values_xor(bytes: &[u8], pos: &mut usize, values: &mut [Sample]) -> Re
     Ok(())
 }
 
+mod blocked;
 #[cfg(test)]
 mod tests;

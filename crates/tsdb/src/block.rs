@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 /// The version written into `meta.json` and the index header.
 ///
 /// Version 2 stores the `index` file as one zstd frame; version 1 stored it
-/// raw. Both are read.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+/// raw. Version 3 has the same files, but its chunks may use version 2 of the
+/// decimal codec (scaled mantissas, blocked packing, float bits), which older
+/// binaries cannot decode: the version tells them to leave the block alone.
+/// All three are read (the codec decodes both chunk versions).
+pub(crate) const FORMAT_VERSION: u32 = 3;
 
 /// The oldest block format this code reads.
 pub(crate) const OLDEST_READABLE_VERSION: u32 = 1;

@@ -27,17 +27,60 @@ fn round_trip(input: &[Sample]) -> Vec<u8> {
 
 #[test]
 fn empty_chunk() {
-    assert_eq!(hex(&round_trip(&[])), "10 00");
+    assert_eq!(hex(&round_trip(&[])), "20 00");
+}
+
+/// Decodes `hex_bytes` and checks it gives `want` (chunks written by older versions).
+fn decodes_to(hex_bytes: &str, want: &[Sample]) {
+    let bytes: Vec<u8> = hex_bytes
+        .split(' ')
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect();
+    let mut got = Vec::new();
+    assert_eq!(decode_chunk(&bytes, &mut got).unwrap(), bytes.len());
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert!(g.bit_eq(w), "{g:?} != {w:?}");
+    }
+}
+
+#[test]
+fn version_1_chunks_still_decode() {
+    // Exact bytes written by version 1 (before scaling and blocked packing).
+    decodes_to("10 00", &[]);
+    decodes_to(
+        "14 03 d0 0f b0 ea 01 fe fa 01 32 32 00",
+        &samples(&[(1000, 1.25), (16000, 1.5), (31000, 1.75)]),
+    );
+    decodes_to(
+        "10 05 00 14 14 13 00 02 02 04 06 00 08 01 03 02 00 00 00 00 00 f0 7f",
+        &samples(&[
+            (0, 100.0),
+            (10, 300.0),
+            (30, 600.0),
+            (40, model::STALE_NAN),
+            (50, 1000.0),
+        ]),
+    );
+    // Version 1 XOR values have no kind byte: (0, 1.0), (1, 1.0).
+    decodes_to(
+        "12 02 00 02 3f f0 00 00 00 00 00 00 00",
+        &samples(&[(0, 1.0), (1, 1.0)]),
+    );
+    // The scaled flag does not exist in version 1.
+    let mut out = Vec::new();
+    assert!(decode_chunk(&[0x18, 0x01, 0x00, 0x00, 0x02, 0x00], &mut out).is_err());
 }
 
 #[test]
 fn exact_bytes_constant_interval_two_decimals() {
-    // 10 01 0 constant | 03 n | timestamps: varint(1000)=d0 0f, varint(15000)=b0 ea 01
-    // values 1.25, 1.50, 1.75 → exp -2 (fe), mantissas 125,150,175:
-    //   delta: fa 01 (125), 32, 32 = 4 bytes; dod: fa 01, 32, 00 = 4 bytes → delta wins ties
+    // 2c: version 2, scaled, constant interval | 03 n | timestamps: varint(1000)=d0 0f,
+    // varint(15000)=b0 ea 01 | values 1.25, 1.50, 1.75 → exp -2 (fe), mantissas 125,150,175,
+    // all 125 + 25 × k: scale 25 (19), stored 125, 126, 127:
+    //   delta: fa 01 (125), 02, 02 = 4 bytes; dod: fa 01, 02, 00 = 4 bytes → delta wins ties
     //   then 00 (no exceptions).
     let bytes = round_trip(&samples(&[(1000, 1.25), (16000, 1.5), (31000, 1.75)]));
-    assert_eq!(hex(&bytes), "14 03 d0 0f b0 ea 01 fe fa 01 32 32 00");
+    assert_eq!(hex(&bytes), "2c 03 d0 0f b0 ea 01 fe 19 fa 01 02 02 00");
 }
 
 #[test]
@@ -58,7 +101,7 @@ fn exact_bytes_dod_values_and_exceptions() {
     let bytes = round_trip(&input);
     assert_eq!(
         hex(&bytes),
-        "10 05 00 14 14 13 00 02 02 04 06 00 08 01 03 02 00 00 00 00 00 f0 7f"
+        "20 05 00 14 14 13 00 02 02 04 06 00 08 01 03 02 00 00 00 00 00 f0 7f"
     );
 }
 
@@ -70,7 +113,7 @@ fn packs_the_deltas_of_steady_counters() {
     let bytes = round_trip(&input);
     assert_eq!(
         bytes[0],
-        0x10 | FLAG_CONSTANT_INTERVAL | ValueEncoding::DecimalPacked as u8
+        0x20 | FLAG_CONSTANT_INTERVAL | ValueEncoding::DecimalPacked as u8
     );
     assert!(bytes.len() < 120, "{}", bytes.len());
 }
@@ -80,6 +123,81 @@ fn float_arithmetic_results_fall_back_to_xor() {
     let input: Vec<Sample> = (0..50).map(|i| Sample::new(i, (i as f64 + 0.1) / 3.0)).collect();
     let bytes = round_trip(&input);
     assert_eq!(bytes[0] & VALUE_ENCODING_MASK, ValueEncoding::Xor as u8);
+    // Mode, n = 50, t0 = 0, Δ0 = 1, then the float kind byte.
+    assert!([FLOAT_XOR, FLOAT_BLOCKED].contains(&bytes[4]), "{}", hex(&bytes));
+}
+
+/// A tiny deterministic generator for the layout tests.
+fn lcg(x: &mut u64) -> u64 {
+    *x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *x >> 33
+}
+
+#[test]
+fn constant_series_take_a_few_bytes() {
+    // 4096 samples, the most a block chunk holds, in far fewer bytes than samples.
+    for v in [0.0, 1.0, 9_223_372_036_854_775_807.0, 0.25] {
+        let input: Vec<Sample> = (0..4096).map(|i| Sample::new(i * 15_000, v)).collect();
+        let bytes = round_trip(&input);
+        assert!(bytes.len() < 160, "{v}: {}", bytes.len());
+    }
+    let input: Vec<Sample> = (0..4096).map(|i| Sample::new(i * 15_000, f64::NAN)).collect();
+    round_trip(&input);
+}
+
+#[test]
+fn page_gauges_are_scaled_and_sparse() {
+    // Memory in 4 KiB pages, unchanged 40 % of the time, else ±300 pages.
+    let mut x = 7;
+    let mut v = 8_000_000_000.0f64;
+    let input: Vec<Sample> = (0..480)
+        .map(|i| {
+            if lcg(&mut x) % 10 >= 4 {
+                v += ((lcg(&mut x) % 601) as f64 - 300.0) * 4096.0;
+            }
+            Sample::new(i * 15_000, v)
+        })
+        .collect();
+    let bytes = round_trip(&input);
+    assert_eq!(bytes[0] & FLAG_SCALED, FLAG_SCALED);
+    assert_eq!(bytes[0] & VALUE_ENCODING_MASK, ValueEncoding::DecimalPacked as u8);
+    // A bit per sample plus 10 bits per change, and headers.
+    assert!(bytes.len() < 480 * (1 + 6) / 8 + 80, "{}", bytes.len());
+}
+
+#[test]
+fn bursty_counters_pack_in_groups() {
+    // Increments whose rate jumps by 30x now and then.
+    let mut x = 11;
+    let mut v = 1e9;
+    let input: Vec<Sample> = (0..480)
+        .map(|i| {
+            let rate = if (i / 100) % 2 == 0 { 1000 } else { 30_000 };
+            v += (rate + lcg(&mut x) % rate) as f64;
+            Sample::new(i * 15_000, v)
+        })
+        .collect();
+    let bytes = round_trip(&input);
+    assert_eq!(bytes[0] & VALUE_ENCODING_MASK, ValueEncoding::DecimalPacked as u8);
+    // About 10 bits per sample at the low rate and 15 at the high one, not 16 for all.
+    assert!(bytes.len() < (280 * 11 + 200 * 16) / 8 + 80, "{}", bytes.len());
+}
+
+#[test]
+fn clocks_in_seconds_pack_their_float_bits() {
+    // A scrape time in seconds with sub-millisecond jitter: no short decimal.
+    let mut x = 3;
+    let input: Vec<Sample> = (0..480)
+        .map(|i| {
+            let t = 1_795_000_000_000 + i * 15_000;
+            Sample::new(t, (t as f64 + (lcg(&mut x) % 3000) as f64 / 1000.0) / 1000.0)
+        })
+        .collect();
+    let bytes = round_trip(&input);
+    assert_eq!(bytes[0] & VALUE_ENCODING_MASK, ValueEncoding::Xor as u8);
+    let kind_at = 1 + 2 + 6 + 3;
+    assert_eq!(bytes[kind_at], FLOAT_BLOCKED, "{}", hex(&bytes[..16]));
+    assert!(bytes.len() < 480 * 2 + 40, "{}", bytes.len());
 }
 
 #[test]
@@ -160,6 +278,39 @@ proptest! {
         let input: Vec<Sample> = ts.iter().zip(&steps).map(|(&t, &s)| {
             m += s;
             Sample::new(t, decimal_to_f64(m, exp))
+        }).collect();
+        round_trip(&input);
+    }
+
+    #[test]
+    fn blocked_layouts_round_trip(
+        start in -1_000_000_000_000i64..1_000_000_000_000,
+        steps in proptest::collection::vec((0u32..8, 0i64..1_000_000), 1..700),
+        scale in prop_oneof![Just(1i64), Just(4096), 1i64..1000],
+        exp in -4i32..3,
+    ) {
+        // Runs of unchanged values, small and large moves, rate changes and resets.
+        let mut m = start;
+        let input: Vec<Sample> = steps.iter().enumerate().map(|(i, &(kind, x))| {
+            m = match kind {
+                0..=2 => m,
+                3 => m + x % 7,
+                4 => m - x % 300,
+                5 => m + x,
+                6 => m + x * 1000,
+                _ => x,
+            };
+            Sample::new(i as i64 * 15_000, decimal_to_f64(m * scale, exp))
+        }).collect();
+        round_trip(&input);
+    }
+
+    #[test]
+    fn float_bits_round_trip(start in any::<u64>(), steps in proptest::collection::vec(-100_000i64..100_000, 1..200)) {
+        let mut bits = start;
+        let input: Vec<Sample> = steps.iter().enumerate().map(|(i, &d)| {
+            bits = bits.wrapping_add(d as u64);
+            Sample::new(i as i64, f64::from_bits(bits))
         }).collect();
         round_trip(&input);
     }

@@ -1,0 +1,238 @@
+//! Blocked packing of a chunk's integer items (mantissas or their deltas), version 2.
+//!
+//! Items are cut into groups of [`GROUP`]; each group is packed at its own bit
+//! width, either densely from the group's minimum, or sparsely: a bitmap of the
+//! items that differ from the chunk's common item, then only those. Bursty
+//! counters (rates that change every few minutes) get narrow groups where they
+//! are quiet, and gauges that often stay put (memory, filesystem sizes) pay one
+//! bit for an unchanged sample. Layout in `FORMAT.md`.
+
+use crate::bitstream::{BitReader, BitWriter};
+use crate::varint::{put_uvarint, put_varint, read_uvarint, read_varint, uvarint_len, zigzag_encode};
+use crate::DecodeError;
+
+/// Items per group.
+pub(super) const GROUP: usize = 32;
+/// Largest bit width of an item offset.
+const MAX_WIDTH: u32 = 56;
+/// The most items a bit of blocked input can stand for (a group's header for a whole
+/// group): a bound on the sample count a chunk of a given size can claim.
+pub(super) const ITEMS_PER_HEADER_BIT: u64 = (GROUP / GROUP_HEADER_BITS) as u64;
+
+/// A [`Layout::DenseFromMin`] group of width `w` stores its minimum without its
+/// low `w - MIN_KEPT_BITS` bits: those cost more than the items gain from them.
+const MIN_KEPT_BITS: u32 = 5;
+
+/// Bits of a group header: the 2-bit [`Layout`] and a 6-bit width.
+const GROUP_HEADER_BITS: usize = 8;
+
+/// How a group is laid out (2 bits).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Every item, minus the chunk's base.
+    Dense = 0,
+    /// The group's minimum (minus the base, at the chunk's width), then every item minus it.
+    DenseFromMin = 1,
+    /// A bitmap of the items other than the common one, then those items minus the base.
+    Sparse = 2,
+}
+
+/// How one group is packed.
+#[derive(Clone, Copy)]
+struct Group {
+    layout: Layout,
+    width: u32,
+    /// The group's minimum ([`Layout::DenseFromMin`]).
+    min: i64,
+}
+
+/// A blocked packing, planned before it is written.
+pub(super) struct Plan {
+    base: i64,
+    width: u32,
+    common: i64,
+    groups: Vec<Group>,
+    /// Encoded length in bytes.
+    pub(super) len: usize,
+}
+
+fn bits_of(range: u64) -> u32 {
+    64 - range.leading_zeros()
+}
+
+/// Plans the blocked packing of `items`; `None` when their range needs more than
+/// [`MAX_WIDTH`] bits (or there are none).
+pub(super) fn plan(items: &[i64]) -> Option<Plan> {
+    let (&first, _) = items.split_first()?;
+    let (mut lo, mut hi) = (first, first);
+    for &x in items {
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    let width = bits_of(hi.wrapping_sub(lo) as u64);
+    if i128::from(hi) - i128::from(lo) >= 1i128 << MAX_WIDTH {
+        return None;
+    }
+    // The item a sparse group leaves out: an unchanged value when deltas are packed.
+    let common = if (lo..=hi).contains(&0) { 0 } else { lo };
+    let mut groups = Vec::with_capacity(items.len().div_ceil(GROUP));
+    let mut bits = 0usize;
+    for g in items.chunks(GROUP) {
+        let (mut gmin, mut gmax) = (g[0], g[0]);
+        let mut rare_max = None::<i64>;
+        let mut rare = 0usize;
+        for &x in g {
+            gmin = gmin.min(x);
+            gmax = gmax.max(x);
+            if x != common {
+                rare += 1;
+                rare_max = Some(rare_max.map_or(x, |m| m.max(x)));
+            }
+        }
+        let dense_width = bits_of(gmax.wrapping_sub(lo) as u64);
+        let (from_min_width, gmin_q) = quantized_min(lo, width, gmin, gmax);
+        let sparse_width = rare_max.map_or(0, |m| bits_of(m.wrapping_sub(lo) as u64));
+        let options = [
+            (g.len() * dense_width as usize, Layout::Dense, dense_width, lo),
+            (
+                (width - min_shift(from_min_width)) as usize + g.len() * from_min_width as usize,
+                Layout::DenseFromMin,
+                from_min_width,
+                gmin_q,
+            ),
+            (g.len() + rare * sparse_width as usize, Layout::Sparse, sparse_width, lo),
+        ];
+        let (cost, layout, width, min) = options
+            .into_iter()
+            .min_by_key(|o| o.0)
+            .unwrap_or((0, Layout::Dense, 0, lo));
+        bits += GROUP_HEADER_BITS + cost;
+        groups.push(Group { layout, width, min });
+    }
+    let len = uvarint_len(zigzag_encode(lo)) + 1 + uvarint_len(common.wrapping_sub(lo) as u64) + bits.div_ceil(8);
+    Some(Plan {
+        base: lo,
+        width,
+        common,
+        groups,
+        len,
+    })
+}
+
+/// How many low bits of a [`Layout::DenseFromMin`] group's minimum are left out at item width `w`.
+fn min_shift(w: u32) -> u32 {
+    w.saturating_sub(MIN_KEPT_BITS)
+}
+
+/// The item width and the truncated minimum of a [`Layout::DenseFromMin`] group
+/// whose items lie in `gmin..=gmax`, in a chunk of base `lo` and width `width`.
+fn quantized_min(lo: i64, width: u32, gmin: i64, gmax: i64) -> (u32, i64) {
+    let mut w = bits_of(gmax.wrapping_sub(gmin) as u64);
+    loop {
+        let s = min_shift(w);
+        let min = lo.wrapping_add(((gmin.wrapping_sub(lo) as u64 >> s) << s) as i64);
+        if w >= width || bits_of(gmax.wrapping_sub(min) as u64) <= w {
+            return (w, min);
+        }
+        w += 1;
+    }
+}
+
+/// Writes `items` as planned.
+pub(super) fn write(items: &[i64], plan: &Plan, out: &mut Vec<u8>) {
+    put_varint(out, plan.base);
+    out.push(plan.width as u8);
+    put_uvarint(out, plan.common.wrapping_sub(plan.base) as u64);
+    let mut w = BitWriter::new(out);
+    for (g, group) in items.chunks(GROUP).zip(&plan.groups) {
+        w.write_bits(group.layout as u64, 2);
+        w.write_bits(u64::from(group.width), 6);
+        match group.layout {
+            Layout::Sparse => {
+                for &x in g {
+                    w.write_bit(x != plan.common);
+                }
+                for &x in g.iter().filter(|&&x| x != plan.common) {
+                    w.write_bits(x.wrapping_sub(plan.base) as u64, group.width);
+                }
+            }
+            Layout::DenseFromMin => {
+                let s = min_shift(group.width);
+                w.write_bits(
+                    group.min.wrapping_sub(plan.base) as u64 >> s,
+                    plan.width.saturating_sub(s),
+                );
+                for &x in g {
+                    w.write_bits(x.wrapping_sub(group.min) as u64, group.width);
+                }
+            }
+            Layout::Dense => {
+                for &x in g {
+                    w.write_bits(x.wrapping_sub(plan.base) as u64, group.width);
+                }
+            }
+        }
+    }
+}
+
+/// Reads `count` blocked items from `bytes` at `pos`, handing each to `emit` in order.
+pub(super) fn read(bytes: &[u8], pos: &mut usize, count: usize, mut emit: impl FnMut(i64)) -> Result<(), DecodeError> {
+    let base = read_varint(bytes, pos)?;
+    let width_offset = *pos;
+    let Some(&width) = bytes.get(*pos) else {
+        return Err(DecodeError::UnexpectedEof {
+            what: "blocked packing width",
+            offset: *pos,
+        });
+    };
+    *pos += 1;
+    let width = u32::from(width);
+    if width > MAX_WIDTH {
+        return Err(DecodeError::Corrupted {
+            what: "blocked packing width",
+            offset: width_offset,
+            reason: "width above 56",
+        });
+    }
+    let common = base.wrapping_add(read_uvarint(bytes, pos)? as i64);
+    let mut r = BitReader::at_byte(bytes, *pos);
+    let mut left = count;
+    let mut bitmap = [false; GROUP];
+    while left > 0 {
+        let n = left.min(GROUP);
+        let layout = r.read_bits(2)?;
+        let w = r.read_bits(6)? as u32;
+        if w > MAX_WIDTH || layout == 3 {
+            return Err(DecodeError::Corrupted {
+                what: "blocked group header",
+                offset: r.bit_position() / 8,
+                reason: "width above 56 or unknown layout",
+            });
+        }
+        if layout == Layout::Sparse as u64 {
+            for b in &mut bitmap[..n] {
+                *b = r.read_bit()?;
+            }
+            for &rare in &bitmap[..n] {
+                emit(if rare {
+                    base.wrapping_add(r.read_bits(w)? as i64)
+                } else {
+                    common
+                });
+            }
+        } else {
+            let min = if layout == Layout::DenseFromMin as u64 {
+                let s = min_shift(w);
+                base.wrapping_add((r.read_bits(width.saturating_sub(s))? << s) as i64)
+            } else {
+                base
+            };
+            for _ in 0..n {
+                emit(min.wrapping_add(r.read_bits(w)? as i64));
+            }
+        }
+        left -= n;
+    }
+    *pos = r.bytes_consumed();
+    Ok(())
+}
