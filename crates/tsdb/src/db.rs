@@ -151,6 +151,11 @@ impl Db {
     /// is moved aside and the rest served.
     pub fn open(tenant: TenantId, dir: &Path, opts: DbOptions) -> Result<Arc<Db>, TsdbError> {
         std::fs::create_dir_all(dir)?;
+        // Block index caches of an earlier run (see `block::index_file`).
+        match std::fs::remove_dir_all(dir.join(crate::block::index_file::DIR_NAME)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
         let store: Arc<dyn BlockStore> = Arc::new(LocalStore::new(dir)?);
         let blocks = crate::compact::load_blocks(&store, dir)?;
         let head = Head::new(opts.block_range_ms, crate::head::HeadChunks::open(dir)?);

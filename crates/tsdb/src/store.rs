@@ -41,11 +41,17 @@ pub trait BlockStore: Send + Sync {
     /// Makes everything written under `prefix` durable as one unit (the local
     /// store fsyncs the directory; object stores need nothing).
     fn commit_dir(&self, prefix: &str) -> io::Result<()>;
+    /// A local directory where block readers may keep decompressed copies
+    /// (a cache, see [`crate::block::index_file`]); `None` keeps them in memory.
+    fn cache_dir(&self) -> Option<&Path> {
+        None
+    }
 }
 
 /// Blocks in a local directory.
 pub struct LocalStore {
     root: PathBuf,
+    cache_dir: PathBuf,
     open_files: Mutex<HashMap<String, Arc<File>>>,
 }
 
@@ -55,6 +61,7 @@ impl LocalStore {
         fs::create_dir_all(root)?;
         Ok(LocalStore {
             root: root.to_path_buf(),
+            cache_dir: root.join(crate::block::index_file::DIR_NAME),
             open_files: Mutex::new(HashMap::new()),
         })
     }
@@ -184,5 +191,9 @@ impl BlockStore for LocalStore {
             File::open(parent)?.sync_all()?;
         }
         Ok(())
+    }
+
+    fn cache_dir(&self) -> Option<&Path> {
+        Some(&self.cache_dir)
     }
 }

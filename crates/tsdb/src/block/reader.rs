@@ -1,10 +1,13 @@
 //! Opens a block and answers selections from it.
 //!
 //! On open, the index file is read whole and checksummed; symbols, the label
-//! index and series offsets are decoded into memory (a few bytes per series),
-//! while series entries and postings stay encoded until a query needs them.
+//! index and the frame table are decoded into memory, while series entries
+//! and postings stay encoded until a query needs them. The decompressed index
+//! and the series offsets go to a mapped cache file ([`super::index_file`]),
+//! so an open block costs page cache, not heap, per series.
 //! Chunk frames are read on demand through the [`BlockStore`].
 
+use super::index_file::IndexData;
 use super::writer::INDEX_MAGIC;
 use super::{BlockMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};
 use crate::encoding::{DecodeError, Reader};
@@ -39,12 +42,12 @@ pub struct BlockReader {
     pub(crate) meta: BlockMeta,
     dir: String,
     store: Arc<dyn BlockStore>,
-    index: Vec<u8>,
+    /// The decompressed index (as bytes) and the series offsets.
+    index: IndexData,
     /// (offset, len) of each symbol in `index`.
     symbols: Vec<(u32, u32)>,
     /// name symbol → sorted (value symbol, postings offset).
     label_index: BTreeMap<u32, Vec<(u32, u64)>>,
-    series_offsets: Vec<u64>,
     frames: Vec<Frame>,
     series_start: usize,
     postings_start: usize,
@@ -161,6 +164,8 @@ impl BlockReader {
         {
             return Err(bad("label index names an unknown symbol"));
         }
+        let block_id = dir.rsplit('/').next().unwrap_or(dir);
+        let index = IndexData::new(index, series_offsets, store.cache_dir(), block_id);
         Ok(BlockReader {
             meta,
             dir: dir.to_string(),
@@ -168,7 +173,6 @@ impl BlockReader {
             index,
             symbols,
             label_index,
-            series_offsets,
             frames,
             series_start: toc[1],
             postings_start: toc[2],
@@ -236,14 +240,14 @@ impl BlockReader {
 
     /// Number of series in the block.
     pub fn num_series(&self) -> usize {
-        self.series_offsets.len()
+        self.index.num_series()
     }
 
     /// The labels and chunk refs of series `id`.
     pub(crate) fn series(&self, id: u64) -> Result<(Labels, Vec<ChunkRef>), TsdbError> {
-        let off = *self
-            .series_offsets
-            .get(id as usize)
+        let off = usize::try_from(id)
+            .ok()
+            .and_then(|i| self.index.series_offset(i))
             .ok_or_else(|| corrupt(&self.dir, "index", "series id out of range"))?;
         let mut r = Reader::at(&self.index, self.series_start + off as usize);
         let e = |e: DecodeError| corrupt(&self.dir, "index", e);
@@ -366,7 +370,7 @@ impl Drop for BlockReader {
 
 impl PostingsSource for BlockReader {
     fn all_postings(&self) -> Vec<u64> {
-        (0..self.series_offsets.len() as u64).collect()
+        (0..self.index.num_series() as u64).collect()
     }
 
     fn postings(&self, name: &str, value: &str) -> Vec<u64> {
