@@ -108,6 +108,7 @@ fn cut(db: &Db, boundary: i64) -> Result<(), TsdbError> {
         }
     }
     let mut writer = BlockWriter::new(&*db.store, BLOCKS, symbols)?;
+    writer.reserve_series(series.len());
     for s in &series {
         let samples = s.data.lock().take_for_cut(boundary, &db.head.chunks);
         if samples.is_empty() {

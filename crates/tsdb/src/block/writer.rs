@@ -41,13 +41,19 @@ pub(crate) struct BlockWriter<'a> {
     compressed: Vec<u8>,
     frames: Vec<(u64, u64, u64)>,
     // Label strings are collected up front by the caller so symbols are known.
-    symbols: Vec<String>,
     symbol_ids: BTreeMap<String, u32>,
-    /// The index's series section, encoded as series are added (a few
-    /// dozen bytes per series rather than a struct with two vectors).
-    series_section: Vec<u8>,
+    /// The index being built: header and symbols (written by `new`), then
+    /// the series section, encoded as series are added (a few dozen bytes
+    /// per series rather than a struct with two vectors); `encode_index`
+    /// appends the rest in place.
+    index: Vec<u8>,
+    /// Where the series section starts in `index`.
+    series_start: usize,
+    /// Offset of each series entry within the series section.
     series_offsets: Vec<u64>,
-    postings: BTreeMap<(u32, u32), Vec<u32>>,
+    /// Postings lists, already in their encoded form (about 1 to 2 bytes
+    /// per entry instead of 4 for a `u32`).
+    postings: BTreeMap<(u32, u32), PostingsBuilder>,
     stats: BlockStats,
     min_t: i64,
     max_t: i64,
@@ -68,7 +74,15 @@ impl<'a> BlockWriter<'a> {
         let mut symbols: Vec<String> = symbols.into_iter().collect();
         symbols.sort_unstable();
         symbols.dedup();
-        let symbol_ids = symbols.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
+        let mut index = Vec::new();
+        index.extend_from_slice(INDEX_MAGIC);
+        index.push(FORMAT_VERSION as u8);
+        put_uvarint(&mut index, symbols.len() as u64);
+        for s in &symbols {
+            put_bytes(&mut index, s.as_bytes());
+        }
+        let series_start = index.len();
+        let symbol_ids = symbols.into_iter().enumerate().map(|(i, s)| (s, i as u32)).collect();
         Ok(BlockWriter {
             store,
             dir,
@@ -78,9 +92,9 @@ impl<'a> BlockWriter<'a> {
             frame_buf: Vec::with_capacity(FRAME_TARGET_BYTES * 2),
             compressed: Vec::new(),
             frames: Vec::new(),
-            symbols,
             symbol_ids,
-            series_section: Vec::new(),
+            index,
+            series_start,
             series_offsets: Vec::new(),
             postings: BTreeMap::new(),
             stats: BlockStats::default(),
@@ -88,6 +102,13 @@ impl<'a> BlockWriter<'a> {
             max_t: i64::MIN,
             last_labels: None,
         })
+    }
+
+    /// Tells the writer how many series are coming, so that per-series
+    /// buffers are allocated once at the right size (a hint; more may come).
+    pub(crate) fn reserve_series(&mut self, n: usize) {
+        self.series_offsets
+            .reserve_exact(n.saturating_sub(self.series_offsets.len()));
     }
 
     /// Adds a series with its samples (sorted, unique timestamps). Series
@@ -137,8 +158,13 @@ impl<'a> BlockWriter<'a> {
                 self.flush_frame()?;
             }
         }
-        self.series_offsets.push(self.series_section.len() as u64);
-        encode_series_entry(&label_ids, &chunks, &mut self.series_section);
+        self.series_offsets.push((self.index.len() - self.series_start) as u64);
+        // Grow by an eighth rather than doubling: with a million series the
+        // slack of a doubling would be tens of MiB during a head cut.
+        if self.index.capacity() - self.index.len() < 256 {
+            self.index.reserve_exact((self.index.len() / 8).max(64 << 10));
+        }
+        encode_series_entry(&label_ids, &chunks, &mut self.index);
         self.stats.num_series += 1;
         Ok(())
     }
@@ -205,41 +231,25 @@ impl<'a> BlockWriter<'a> {
         Ok(Some(meta))
     }
 
-    /// Encodes the index, freeing the writer's series section and postings
-    /// as they are copied (a cut of a million series would otherwise hold
-    /// them and the encoded index at once).
+    /// Finishes the index in place after the series section, freeing the
+    /// postings as they are copied (a cut of a million series would
+    /// otherwise hold them and the encoded index at once).
     fn encode_index(&mut self) -> Vec<u8> {
-        let series_section = std::mem::take(&mut self.series_section);
+        let mut out = std::mem::take(&mut self.index);
         let series_offsets = std::mem::take(&mut self.series_offsets);
         let postings = std::mem::take(&mut self.postings);
-        let num_postings: usize = postings.values().map(Vec::len).sum();
-        // Capacity never written is never resident: reserve generously, copy never.
-        let mut out =
-            Vec::with_capacity(series_section.len() + 5 * num_postings + 10 * series_offsets.len() + (1 << 20));
-        out.extend_from_slice(INDEX_MAGIC);
-        out.push(FORMAT_VERSION as u8);
+        let postings_bytes: usize = postings.values().map(|p| p.bytes.len() + 5).sum();
+        out.reserve_exact(postings_bytes + 3 * series_offsets.len() + 20 * postings.len() + (64 << 10));
         let mut toc = [0u64; 6];
-
-        toc[0] = out.len() as u64;
-        put_uvarint(&mut out, self.symbols.len() as u64);
-        for s in &self.symbols {
-            put_bytes(&mut out, s.as_bytes());
-        }
-
-        toc[1] = out.len() as u64;
-        out.extend_from_slice(&series_section);
-        drop(series_section);
+        toc[0] = (INDEX_MAGIC.len() + 1) as u64;
+        toc[1] = self.series_start as u64;
 
         toc[2] = out.len() as u64;
-        let mut postings_offsets: BTreeMap<(u32, u32), u64> = BTreeMap::new();
-        for (pair, ids) in postings {
-            postings_offsets.insert(pair, out.len() as u64 - toc[2]);
-            put_uvarint(&mut out, ids.len() as u64);
-            let mut prev = 0u32;
-            for id in ids {
-                put_uvarint(&mut out, u64::from(id - prev));
-                prev = id;
-            }
+        let mut postings_offsets: Vec<((u32, u32), u64)> = Vec::with_capacity(postings.len());
+        for (pair, list) in postings {
+            postings_offsets.push((pair, out.len() as u64 - toc[2]));
+            put_uvarint(&mut out, u64::from(list.count));
+            out.extend_from_slice(&list.bytes);
         }
 
         toc[3] = out.len() as u64;
@@ -280,6 +290,24 @@ impl<'a> BlockWriter<'a> {
         out.extend_from_slice(&crc.to_le_bytes());
         out.extend_from_slice(INDEX_MAGIC);
         out
+    }
+}
+
+/// A postings list being built: series ids arrive in increasing order and
+/// are stored as the index stores them, uvarint deltas from 0.
+#[derive(Default)]
+struct PostingsBuilder {
+    bytes: Vec<u8>,
+    last: u32,
+    count: u32,
+}
+
+impl PostingsBuilder {
+    fn push(&mut self, id: u32) {
+        debug_assert!(self.count == 0 || id > self.last);
+        put_uvarint(&mut self.bytes, u64::from(id - self.last));
+        self.last = id;
+        self.count += 1;
     }
 }
 
