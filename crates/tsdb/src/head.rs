@@ -18,9 +18,11 @@
 //!   durable ([`Head::begin_cut`] then [`Head::finish_cut`]).
 
 pub(crate) mod chunk_file;
+pub(crate) mod ref_list;
 pub(crate) mod series;
 
 pub(crate) use chunk_file::HeadChunks;
+use ref_list::RefList;
 pub(crate) use series::{MemSeries, SeriesData};
 
 use crate::packed;
@@ -129,7 +131,7 @@ pub(crate) struct SeriesIndex {
     by_hash: SeriesMap<ByHash>,
     collisions: AHashMap<u64, Vec<u64>>,
     /// name → value → sorted series refs.
-    postings: AHashMap<Box<str>, BTreeMap<Box<str>, Vec<u64>>>,
+    postings: AHashMap<Box<str>, BTreeMap<Box<str>, RefList>>,
 }
 
 impl SeriesIndex {
@@ -153,18 +155,7 @@ impl SeriesIndex {
                 Some(l) => l,
                 None => values.entry(value.into()).or_default(),
             };
-            // Grow by an eighth, not by doubling: the lists of a million
-            // series would otherwise carry up to as much slack as content.
-            if list.len() == list.capacity() {
-                list.reserve_exact((list.len() / 8).max(4));
-            }
-            // Refs are handed out in increasing order except during replay.
-            if list.last().is_some_and(|&last| last > r) {
-                let pos = list.partition_point(|&x| x < r);
-                list.insert(pos, r);
-            } else {
-                list.push(r);
-            }
+            list.insert(r);
         }
         if self.by_hash.get(&hash).is_none() {
             self.by_hash.insert(hash, Arc::clone(&series));
@@ -207,8 +198,7 @@ impl SeriesIndex {
         }
         self.postings.retain(|_, values| {
             values.retain(|_, list| {
-                list.retain(|r| !gone.contains(r));
-                list.shrink_to_fit();
+                list.retain_and_shrink(|r| !gone.contains(&r));
                 !list.is_empty()
             });
             !values.is_empty()
@@ -218,7 +208,7 @@ impl SeriesIndex {
 
 impl SeriesIndex {
     /// name → value → refs, for statistics.
-    pub(crate) fn postings_map(&self) -> &AHashMap<Box<str>, BTreeMap<Box<str>, Vec<u64>>> {
+    pub(crate) fn postings_map(&self) -> &AHashMap<Box<str>, BTreeMap<Box<str>, RefList>> {
         &self.postings
     }
 
@@ -238,7 +228,7 @@ impl PostingsSource for SeriesIndex {
         self.postings
             .get(name)
             .and_then(|v| v.get(value))
-            .cloned()
+            .map(RefList::to_vec)
             .unwrap_or_default()
     }
 
@@ -414,12 +404,10 @@ impl Head {
         let removed = empty.len();
         let mut index = self.index.write();
         index.remove(&empty);
-        // Postings grow by doubling; give the slack back once per cut.
+        // Give the postings' growth slack back once per cut.
         for values in index.postings.values_mut() {
             for list in values.values_mut() {
-                if list.capacity() > list.len() + list.len() / 8 + 4 {
-                    list.shrink_to_fit();
-                }
+                list.shrink_slack();
             }
         }
         drop(index);
