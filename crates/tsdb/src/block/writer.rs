@@ -239,7 +239,9 @@ impl<'a> BlockWriter<'a> {
         let series_offsets = std::mem::take(&mut self.series_offsets);
         let postings = std::mem::take(&mut self.postings);
         let postings_bytes: usize = postings.values().map(|p| p.bytes.len() + 5).sum();
-        out.reserve_exact(postings_bytes + 3 * series_offsets.len() + 20 * postings.len() + (64 << 10));
+        out.reserve_exact(
+            postings_bytes + 3 * series_offsets.len() + 20 * postings.len() + 30 * self.frames.len() + (64 << 10),
+        );
         let mut toc = [0u64; 6];
         toc[0] = (INDEX_MAGIC.len() + 1) as u64;
         toc[1] = self.series_start as u64;

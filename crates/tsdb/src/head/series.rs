@@ -7,9 +7,15 @@ use codec::xor::XorEncoder;
 use model::Sample;
 use parking_lot::Mutex;
 
-/// Chunks are closed at 120 samples, as in Prometheus: XOR compression gains
-/// little beyond that and decoding a whole chunk stays cheap.
-pub(crate) const MAX_CHUNK_SAMPLES: u16 = 120;
+/// Chunks are closed at 60 samples (15 minutes at a 15 s interval), half
+/// Prometheus' 120. Open chunks are the one part of the head that grows with
+/// time, and every series' chunk closes at the same block-range boundary, so
+/// resident memory peaks when they are all full: with a million series at
+/// 120 samples that peak was ~380 B/series above the trough (restart
+/// benchmark). Closing at 60 halves it for 24 bytes of range and location
+/// per extra closed chunk; XOR gains little beyond 60 samples (the chunk
+/// header and first sample cost ~10 bytes), and closed chunks live in files.
+pub(crate) const MAX_CHUNK_SAMPLES: u16 = 60;
 
 /// A series of the head.
 pub(crate) struct MemSeries {
