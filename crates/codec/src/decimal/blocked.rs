@@ -1,8 +1,10 @@
 //! Blocked packing of a chunk's integer items (mantissas or their deltas), version 2.
 //!
 //! Items are cut into groups of [`GROUP`]; each group is packed at its own bit
-//! width, either densely from the group's minimum, or sparsely: a bitmap of the
-//! items that differ from the chunk's common item, then only those. Bursty
+//! width, either densely (from the chunk's base or the group's minimum, at a
+//! fixed width or in a truncated binary code over the group's range), or
+//! sparsely: a bitmap of the items that differ from the chunk's common item,
+//! then only those. Bursty
 //! counters (rates that change every few minutes) get narrow groups where they
 //! are quiet, and gauges that often stay put (memory, filesystem sizes) pay one
 //! bit for an unchanged sample. Layout in `FORMAT.md`.
@@ -35,6 +37,38 @@ enum Layout {
     DenseFromMin = 1,
     /// A bitmap of the items other than the common one, then those items minus the base.
     Sparse = 2,
+    /// As [`Layout::DenseFromMin`], plus the top bits of the items' range, then each item
+    /// in a truncated binary code over that range (one bit shorter for the low values):
+    /// uniform noise whose range is not a power of two costs less than its full width.
+    DenseRange = 3,
+}
+
+/// Bits of the range kept in a [`Layout::DenseRange`] header.
+const RANGE_KEPT_BITS: u32 = 4;
+
+/// The truncated binary code of a [`Layout::DenseRange`] group of width `w` whose
+/// items (minus the group's minimum) are at most `max`: (range top bits, code
+/// length k, number u of values coded in k - 1 bits).
+fn range_code(w: u32, max: u64) -> (u64, u32, u64) {
+    let s = w.saturating_sub(RANGE_KEPT_BITS);
+    let top = max >> s;
+    let (k, u) = range_code_of(w, top);
+    (top, k, u)
+}
+
+/// The code length and short-code count for range top bits `top` at width `w`.
+fn range_code_of(w: u32, top: u64) -> (u32, u64) {
+    let s = w.saturating_sub(RANGE_KEPT_BITS);
+    // Items lie in 0..range; range ≤ 2^w (+ 2^s when a corrupt header says so).
+    let range = (top + 1) << s;
+    let k = bits_of(range - 1);
+    let u = (1u64 << k).wrapping_sub(range);
+    (k, u)
+}
+
+/// Bits of the range's top bits in a [`Layout::DenseRange`] header at width `w`.
+fn range_bits(w: u32) -> u32 {
+    w.min(RANGE_KEPT_BITS)
 }
 
 /// How one group is packed.
@@ -92,10 +126,20 @@ pub(super) fn plan(items: &[i64]) -> Option<Plan> {
         let dense_width = bits_of(gmax.wrapping_sub(lo) as u64);
         let (from_min_width, gmin_q) = quantized_min(lo, width, gmin, gmax);
         let sparse_width = rare_max.map_or(0, |m| bits_of(m.wrapping_sub(lo) as u64));
+        let min_bits = (width - min_shift(from_min_width)) as usize;
+        let range_cost = if from_min_width > 1 {
+            let max = g.iter().map(|&x| x.wrapping_sub(gmin_q) as u64).max().unwrap_or(0);
+            let (_, k, u) = range_code(from_min_width, max);
+            let short = g.iter().filter(|&&x| (x.wrapping_sub(gmin_q) as u64) < u).count();
+            min_bits + range_bits(from_min_width) as usize + g.len() * k as usize - short
+        } else {
+            usize::MAX
+        };
         let options = [
+            (range_cost, Layout::DenseRange, from_min_width, gmin_q),
             (g.len() * dense_width as usize, Layout::Dense, dense_width, lo),
             (
-                (width - min_shift(from_min_width)) as usize + g.len() * from_min_width as usize,
+                min_bits + g.len() * from_min_width as usize,
                 Layout::DenseFromMin,
                 from_min_width,
                 gmin_q,
@@ -171,6 +215,24 @@ pub(super) fn write(items: &[i64], plan: &Plan, out: &mut Vec<u8>) {
                     w.write_bits(x.wrapping_sub(plan.base) as u64, group.width);
                 }
             }
+            Layout::DenseRange => {
+                let s = min_shift(group.width);
+                w.write_bits(
+                    group.min.wrapping_sub(plan.base) as u64 >> s,
+                    plan.width.saturating_sub(s),
+                );
+                let max = g.iter().map(|&x| x.wrapping_sub(group.min) as u64).max().unwrap_or(0);
+                let (top, k, u) = range_code(group.width, max);
+                w.write_bits(top, range_bits(group.width));
+                for &x in g {
+                    let x = x.wrapping_sub(group.min) as u64;
+                    if x < u {
+                        w.write_bits(x, k - 1);
+                    } else {
+                        w.write_bits(x + u, k);
+                    }
+                }
+            }
         }
     }
 }
@@ -202,11 +264,11 @@ pub(super) fn read(bytes: &[u8], pos: &mut usize, count: usize, mut emit: impl F
         let n = left.min(GROUP);
         let layout = r.read_bits(2)?;
         let w = r.read_bits(6)? as u32;
-        if w > MAX_WIDTH || layout == 3 {
+        if w > MAX_WIDTH {
             return Err(DecodeError::Corrupted {
                 what: "blocked group header",
                 offset: r.bit_position() / 8,
-                reason: "width above 56 or unknown layout",
+                reason: "width above 56",
             });
         }
         if layout == Layout::Sparse as u64 {
@@ -219,6 +281,26 @@ pub(super) fn read(bytes: &[u8], pos: &mut usize, count: usize, mut emit: impl F
                 } else {
                     common
                 });
+            }
+        } else if layout == Layout::DenseRange as u64 {
+            let s = min_shift(w);
+            let min = base.wrapping_add((r.read_bits(width.saturating_sub(s))? << s) as i64);
+            let top = r.read_bits(range_bits(w))?;
+            let (k, u) = range_code_of(w, top);
+            if k == 0 {
+                for _ in 0..n {
+                    emit(min);
+                }
+            } else {
+                for _ in 0..n {
+                    let y = r.read_bits(k - 1)?;
+                    let x = if y < u {
+                        y
+                    } else {
+                        ((y << 1) | u64::from(r.read_bit()?)).wrapping_sub(u)
+                    };
+                    emit(min.wrapping_add(x as i64));
+                }
             }
         } else {
             let min = if layout == Layout::DenseFromMin as u64 {

@@ -184,6 +184,21 @@ fn bursty_counters_pack_in_groups() {
 }
 
 #[test]
+fn uniform_noise_costs_its_range_not_its_width() {
+    // Increments uniform in 1000..1600 (600 values, 9.2 bits; the width is 10).
+    let mut x = 5;
+    let mut v = 5e6;
+    let input: Vec<Sample> = (0..480)
+        .map(|i| {
+            v += (1000 + lcg(&mut x) % 600) as f64;
+            Sample::new(i * 15_000, v)
+        })
+        .collect();
+    let bytes = round_trip(&input);
+    assert!(bytes.len() < 480 * 95 / 80 + 40, "{}", bytes.len());
+}
+
+#[test]
 fn clocks_in_seconds_pack_their_float_bits() {
     // A scrape time in seconds with sub-millisecond jitter: no short decimal.
     let mut x = 3;
