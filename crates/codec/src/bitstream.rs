@@ -170,6 +170,38 @@ impl<'a> BitReader<'a> {
         Ok(result)
     }
 
+    /// Reads one value of a truncated binary code: `k - 1` bits `y`, which is the
+    /// value when below `u`; otherwise one more bit `b` follows and the value is
+    /// `2y + b - u`. `k` is 1..=57 and `u < 2^(k-1)`.
+    #[inline]
+    pub fn read_truncated(&mut self, k: u32, u: u64) -> Result<u64, DecodeError> {
+        debug_assert!((1..=57).contains(&k));
+        let byte_idx = self.pos >> 3;
+        let offset = (self.pos & 7) as u32;
+        // Fast path: one load covers the k bits (the last may belong to the next value).
+        if offset + k <= 64 {
+            if let Some(chunk) = self.data.get(byte_idx..byte_idx + 8) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                let v = (u64::from_be_bytes(word) << offset) >> (64 - k);
+                let y = v >> 1;
+                return Ok(if y < u {
+                    self.pos += k as usize - 1;
+                    y
+                } else {
+                    self.pos += k as usize;
+                    v - u
+                });
+            }
+        }
+        let y = self.read_bits(k - 1)?;
+        Ok(if y < u {
+            y
+        } else {
+            ((y << 1) | u64::from(self.read_bit()?)).wrapping_sub(u)
+        })
+    }
+
     fn eof(&self) -> DecodeError {
         DecodeError::UnexpectedEof {
             what: "bit stream",
@@ -198,6 +230,24 @@ mod tests {
         assert_eq!(r.read_bits(16).unwrap(), 0xABCD);
         assert_eq!(r.read_bits(5).unwrap(), 0);
         assert!(r.read_bit().is_err());
+    }
+
+    #[test]
+    fn truncated_codes_read_back() {
+        // Range 5 (k = 3, u = 3): 0, 1, 2 take 2 bits; 3 and 4 take 3 bits (as 6, 7).
+        let mut out = Vec::new();
+        let mut w = BitWriter::new(&mut out);
+        for x in [0u64, 4, 2, 3, 1] {
+            if x < 3 {
+                w.write_bits(x, 2);
+            } else {
+                w.write_bits(x + 3, 3);
+            }
+        }
+        let mut r = BitReader::new(&out);
+        let got: Vec<u64> = (0..5).map(|_| r.read_truncated(3, 3).unwrap()).collect();
+        assert_eq!(got, [0, 4, 2, 3, 1]);
+        assert_eq!(r.bit_position(), 2 + 3 + 2 + 3 + 2);
     }
 
     proptest! {

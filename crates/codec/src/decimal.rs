@@ -21,8 +21,9 @@
 //! - when many values are exceptions, or none is a decimal, the raw float bits are
 //!   stored instead: Gorilla XOR, or the blocked deltas of the bits taken as integers.
 //!
-//! Version 2 (written) adds the scaling, the blocked packings and the float-bits
-//! kind byte to version 1, which is still decoded.
+//! Version 2 added the scaling, the blocked packings and the float-bits kind byte to
+//! version 1; version 3 (written) codes sparse groups' items in the truncated binary
+//! code. All three are decoded.
 //!
 //! Design constraints:
 //! - round trips are bit-exact for any input, including unsorted or duplicate
@@ -38,9 +39,11 @@ use crate::xor::{write_xor_value, XorValueState};
 use crate::DecodeError;
 use model::Sample;
 
-/// Format version written, stored in the high nibble of the mode byte.
-const VERSION: u8 = 2;
-/// The oldest version read. Version 1 has no [`FLAG_SCALED`] and no blocked packing.
+/// Format version written, stored in the high nibble of the mode byte. Version 3
+/// codes the items of sparse [`blocked`] groups like layout 3 does; version 2 did not.
+const VERSION: u8 = 3;
+/// The oldest version read. Version 1 has no [`FLAG_SCALED`], no blocked packing and
+/// no float-bits kind byte.
 const OLDEST_VERSION: u8 = 1;
 /// Mode-byte bit (version 2): the mantissas are `m0 + g × q_i`, and `g ≥ 2` follows the exponent.
 const FLAG_SCALED: u8 = 0b1000;
@@ -556,7 +559,7 @@ fn decode_chunk_inner(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, Deco
     let values = &mut out[base..];
     match encoding {
         ValueEncoding::Xor if version == 1 => decode_values_xor(bytes, &mut pos, values)?,
-        ValueEncoding::Xor => decode_values_float(bytes, &mut pos, values)?,
+        ValueEncoding::Xor => decode_values_float(bytes, &mut pos, values, version)?,
         ValueEncoding::DecimalDelta | ValueEncoding::DecimalDeltaOfDelta | ValueEncoding::DecimalPacked => {
             decode_values_decimal(bytes, &mut pos, values, encoding, mode & FLAG_SCALED != 0, version)?
         }
@@ -704,7 +707,7 @@ fn decode_packed(
     };
     *pos += 1;
     if version >= 2 && (kind == BLOCKED_DELTAS || kind == BLOCKED_VALUES) {
-        return decode_blocked(bytes, pos, values, exp, scale, kind);
+        return decode_blocked(bytes, pos, values, exp, scale, kind, version);
     }
     if kind != PACKED_VALUES && kind != PACKED_DELTAS {
         return Err(DecodeError::Corrupted {
@@ -762,6 +765,7 @@ fn decode_blocked(
     exp: i32,
     scale: i64,
     kind: u8,
+    version: u8,
 ) -> Result<(), DecodeError> {
     if kind == BLOCKED_DELTAS {
         let first = read_varint(bytes, pos)?;
@@ -769,7 +773,7 @@ fn decode_blocked(
         let mut m = first;
         let count = values.len() - 1;
         let mut rest = values[1..].iter_mut();
-        blocked::read(bytes, pos, count, |d| {
+        blocked::read(bytes, pos, count, version, |d| {
             m = m.wrapping_add(d);
             if let Some(s) = rest.next() {
                 s.v = decimal_to_f64(unscale(m, first, scale), exp);
@@ -779,7 +783,7 @@ fn decode_blocked(
         let mut m0 = None;
         let count = values.len();
         let mut it = values.iter_mut();
-        blocked::read(bytes, pos, count, |q| {
+        blocked::read(bytes, pos, count, version, |q| {
             let first = *m0.get_or_insert(q);
             if let Some(s) = it.next() {
                 s.v = decimal_to_f64(unscale(q, first, scale), exp);
@@ -789,7 +793,7 @@ fn decode_blocked(
 }
 
 /// Reads a version-2 float-bits value section.
-fn decode_values_float(bytes: &[u8], pos: &mut usize, values: &mut [Sample]) -> Result<(), DecodeError> {
+fn decode_values_float(bytes: &[u8], pos: &mut usize, values: &mut [Sample], version: u8) -> Result<(), DecodeError> {
     let kind_offset = *pos;
     let Some(&kind) = bytes.get(*pos) else {
         return Err(DecodeError::UnexpectedEof {
@@ -814,7 +818,7 @@ fn decode_values_float(bytes: &[u8], pos: &mut usize, values: &mut [Sample]) -> 
             values[0].v = f64::from_bits(bits);
             let count = values.len() - 1;
             let mut rest = values[1..].iter_mut();
-            blocked::read(bytes, pos, count, |d| {
+            blocked::read(bytes, pos, count, version, |d| {
                 bits = bits.wrapping_add(d as u64);
                 if let Some(s) = rest.next() {
                     s.v = f64::from_bits(bits);

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// The version written into `meta.json` and the index header.
 ///
 /// Version 2 stores the `index` file as one zstd frame; version 1 stored it
-/// raw. Version 3 has the same files, but its chunks may use version 2 of the
+/// raw. Version 3 has the same files, but its chunks may use versions 2 and 3 of the
 /// decimal codec (scaled mantissas, blocked packing, float bits), which older
 /// binaries cannot decode: the version tells them to leave the block alone.
 /// All three are read (the codec decodes both chunk versions).

@@ -126,6 +126,14 @@ pub(super) fn plan(items: &[i64]) -> Option<Plan> {
         let dense_width = bits_of(gmax.wrapping_sub(lo) as u64);
         let (from_min_width, gmin_q) = quantized_min(lo, width, gmin, gmax);
         let sparse_width = rare_max.map_or(0, |m| bits_of(m.wrapping_sub(lo) as u64));
+        let sparse_cost = {
+            let (_, k, u) = range_code(sparse_width, rare_max.map_or(0, |m| m.wrapping_sub(lo) as u64));
+            let short = g
+                .iter()
+                .filter(|&&x| x != common && (x.wrapping_sub(lo) as u64) < u)
+                .count();
+            g.len() + range_bits(sparse_width) as usize + rare * k as usize - short
+        };
         let min_bits = (width - min_shift(from_min_width)) as usize;
         let range_cost = if from_min_width > 1 {
             let max = g.iter().map(|&x| x.wrapping_sub(gmin_q) as u64).max().unwrap_or(0);
@@ -144,7 +152,7 @@ pub(super) fn plan(items: &[i64]) -> Option<Plan> {
                 from_min_width,
                 gmin_q,
             ),
-            (g.len() + rare * sparse_width as usize, Layout::Sparse, sparse_width, lo),
+            (sparse_cost, Layout::Sparse, sparse_width, lo),
         ];
         let (cost, layout, width, min) = options
             .into_iter()
@@ -196,9 +204,14 @@ pub(super) fn write(items: &[i64], plan: &Plan, out: &mut Vec<u8>) {
                 for &x in g {
                     w.write_bit(x != plan.common);
                 }
-                for &x in g.iter().filter(|&&x| x != plan.common) {
-                    w.write_bits(x.wrapping_sub(plan.base) as u64, group.width);
-                }
+                let rare = || g.iter().filter(|&&x| x != plan.common);
+                let max = rare().map(|&x| x.wrapping_sub(plan.base) as u64).max().unwrap_or(0);
+                write_range_coded(
+                    &mut w,
+                    group.width,
+                    max,
+                    rare().map(|&x| x.wrapping_sub(plan.base) as u64),
+                );
             }
             Layout::DenseFromMin => {
                 let s = min_shift(group.width);
@@ -222,23 +235,57 @@ pub(super) fn write(items: &[i64], plan: &Plan, out: &mut Vec<u8>) {
                     plan.width.saturating_sub(s),
                 );
                 let max = g.iter().map(|&x| x.wrapping_sub(group.min) as u64).max().unwrap_or(0);
-                let (top, k, u) = range_code(group.width, max);
-                w.write_bits(top, range_bits(group.width));
-                for &x in g {
-                    let x = x.wrapping_sub(group.min) as u64;
-                    if x < u {
-                        w.write_bits(x, k - 1);
-                    } else {
-                        w.write_bits(x + u, k);
-                    }
-                }
+                write_range_coded(
+                    &mut w,
+                    group.width,
+                    max,
+                    g.iter().map(|&x| x.wrapping_sub(group.min) as u64),
+                );
             }
         }
     }
 }
 
+/// Writes the range's top bits and `xs` (each at most `max`) in the truncated
+/// binary code of width `w` (layout 3, and sparse groups from version 3).
+fn write_range_coded(w: &mut BitWriter<'_>, width: u32, max: u64, xs: impl Iterator<Item = u64>) {
+    let (top, k, u) = range_code(width, max);
+    w.write_bits(top, range_bits(width));
+    for x in xs {
+        if x < u {
+            w.write_bits(x, k - 1);
+        } else {
+            w.write_bits(x + u, k);
+        }
+    }
+}
+
+/// Reads the range's top bits of a group of width `w` and returns a reader of its codes.
+fn read_range_code(r: &mut BitReader<'_>, w: u32) -> Result<(u32, u64), DecodeError> {
+    let top = r.read_bits(range_bits(w))?;
+    Ok(range_code_of(w, top))
+}
+
+/// Reads one truncated binary code of length `k` with `u` short codes.
+#[inline]
+fn read_range_coded(r: &mut BitReader<'_>, k: u32, u: u64) -> Result<u64, DecodeError> {
+    if k == 0 {
+        return Ok(0);
+    }
+    r.read_truncated(k, u)
+}
+
 /// Reads `count` blocked items from `bytes` at `pos`, handing each to `emit` in order.
-pub(super) fn read(bytes: &[u8], pos: &mut usize, count: usize, mut emit: impl FnMut(i64)) -> Result<(), DecodeError> {
+///
+/// `version` is the chunk's: version 2 sparse groups store their items at a fixed
+/// width, version 3 ones in the truncated binary code of layout 3.
+pub(super) fn read(
+    bytes: &[u8],
+    pos: &mut usize,
+    count: usize,
+    version: u8,
+    mut emit: impl FnMut(i64),
+) -> Result<(), DecodeError> {
     let base = read_varint(bytes, pos)?;
     let width_offset = *pos;
     let Some(&width) = bytes.get(*pos) else {
@@ -259,7 +306,6 @@ pub(super) fn read(bytes: &[u8], pos: &mut usize, count: usize, mut emit: impl F
     let common = base.wrapping_add(read_uvarint(bytes, pos)? as i64);
     let mut r = BitReader::at_byte(bytes, *pos);
     let mut left = count;
-    let mut bitmap = [false; GROUP];
     while left > 0 {
         let n = left.min(GROUP);
         let layout = r.read_bits(2)?;
@@ -272,35 +318,32 @@ pub(super) fn read(bytes: &[u8], pos: &mut usize, count: usize, mut emit: impl F
             });
         }
         if layout == Layout::Sparse as u64 {
-            for b in &mut bitmap[..n] {
-                *b = r.read_bit()?;
-            }
-            for &rare in &bitmap[..n] {
-                emit(if rare {
-                    base.wrapping_add(r.read_bits(w)? as i64)
-                } else {
-                    common
-                });
+            // n ≤ 32 bits, the first item's in the highest.
+            let bitmap = r.read_bits(n as u32)? << (64 - n);
+            if version >= 3 {
+                let (k, u) = read_range_code(&mut r, w)?;
+                for i in 0..n {
+                    emit(if (bitmap << i) >> 63 == 1 {
+                        base.wrapping_add(read_range_coded(&mut r, k, u)? as i64)
+                    } else {
+                        common
+                    });
+                }
+            } else {
+                for i in 0..n {
+                    emit(if (bitmap << i) >> 63 == 1 {
+                        base.wrapping_add(r.read_bits(w)? as i64)
+                    } else {
+                        common
+                    });
+                }
             }
         } else if layout == Layout::DenseRange as u64 {
             let s = min_shift(w);
             let min = base.wrapping_add((r.read_bits(width.saturating_sub(s))? << s) as i64);
-            let top = r.read_bits(range_bits(w))?;
-            let (k, u) = range_code_of(w, top);
-            if k == 0 {
-                for _ in 0..n {
-                    emit(min);
-                }
-            } else {
-                for _ in 0..n {
-                    let y = r.read_bits(k - 1)?;
-                    let x = if y < u {
-                        y
-                    } else {
-                        ((y << 1) | u64::from(r.read_bit()?)).wrapping_sub(u)
-                    };
-                    emit(min.wrapping_add(x as i64));
-                }
+            let (k, u) = read_range_code(&mut r, w)?;
+            for _ in 0..n {
+                emit(min.wrapping_add(read_range_coded(&mut r, k, u)? as i64));
             }
         } else {
             let min = if layout == Layout::DenseFromMin as u64 {

@@ -27,7 +27,7 @@ fn round_trip(input: &[Sample]) -> Vec<u8> {
 
 #[test]
 fn empty_chunk() {
-    assert_eq!(hex(&round_trip(&[])), "20 00");
+    assert_eq!(hex(&round_trip(&[])), "30 00");
 }
 
 /// Decodes `hex_bytes` and checks it gives `want` (chunks written by older versions).
@@ -45,7 +45,7 @@ fn decodes_to(hex_bytes: &str, want: &[Sample]) {
 }
 
 #[test]
-fn version_1_chunks_still_decode() {
+fn older_chunk_versions_still_decode() {
     // Exact bytes written by version 1 (before scaling and blocked packing).
     decodes_to("10 00", &[]);
     decodes_to(
@@ -67,6 +67,14 @@ fn version_1_chunks_still_decode() {
         "12 02 00 02 3f f0 00 00 00 00 00 00 00",
         &samples(&[(0, 1.0), (1, 1.0)]),
     );
+    // Version 2, blocked deltas with one sparse group whose items have a fixed width:
+    // values 10, 10, 13, 10, 15 → exp 0 (00), kind 2 (02), m0 = 10 (14), deltas 0, 3, -3, 5:
+    // base -3 (05), W = 4 (04), common 0 = base + 3 (03); group: sparse (10), width 4
+    // (000100), bitmap 0111, items 6, 0, 8 in 4 bits → 84 76 08; no exceptions.
+    decodes_to(
+        "27 05 00 02 00 02 14 05 04 03 84 76 08 00",
+        &samples(&[(0, 10.0), (1, 10.0), (2, 13.0), (3, 10.0), (4, 15.0)]),
+    );
     // The scaled flag does not exist in version 1.
     let mut out = Vec::new();
     assert!(decode_chunk(&[0x18, 0x01, 0x00, 0x00, 0x02, 0x00], &mut out).is_err());
@@ -74,13 +82,13 @@ fn version_1_chunks_still_decode() {
 
 #[test]
 fn exact_bytes_constant_interval_two_decimals() {
-    // 2c: version 2, scaled, constant interval | 03 n | timestamps: varint(1000)=d0 0f,
+    // 3c: version 3, scaled, constant interval | 03 n | timestamps: varint(1000)=d0 0f,
     // varint(15000)=b0 ea 01 | values 1.25, 1.50, 1.75 → exp -2 (fe), mantissas 125,150,175,
     // all 125 + 25 × k: scale 25 (19), stored 125, 126, 127:
     //   delta: fa 01 (125), 02, 02 = 4 bytes; dod: fa 01, 02, 00 = 4 bytes → delta wins ties
     //   then 00 (no exceptions).
     let bytes = round_trip(&samples(&[(1000, 1.25), (16000, 1.5), (31000, 1.75)]));
-    assert_eq!(hex(&bytes), "2c 03 d0 0f b0 ea 01 fe 19 fa 01 02 02 00");
+    assert_eq!(hex(&bytes), "3c 03 d0 0f b0 ea 01 fe 19 fa 01 02 02 00");
 }
 
 #[test]
@@ -101,7 +109,7 @@ fn exact_bytes_dod_values_and_exceptions() {
     let bytes = round_trip(&input);
     assert_eq!(
         hex(&bytes),
-        "20 05 00 14 14 13 00 02 02 04 06 00 08 01 03 02 00 00 00 00 00 f0 7f"
+        "30 05 00 14 14 13 00 02 02 04 06 00 08 01 03 02 00 00 00 00 00 f0 7f"
     );
 }
 
@@ -113,7 +121,7 @@ fn packs_the_deltas_of_steady_counters() {
     let bytes = round_trip(&input);
     assert_eq!(
         bytes[0],
-        0x20 | FLAG_CONSTANT_INTERVAL | ValueEncoding::DecimalPacked as u8
+        0x30 | FLAG_CONSTANT_INTERVAL | ValueEncoding::DecimalPacked as u8
     );
     assert!(bytes.len() < 120, "{}", bytes.len());
 }
