@@ -43,6 +43,10 @@ enum Layout {
     DenseRange = 3,
 }
 
+/// From version 3, a sparse group with at least this many differing items codes them
+/// in the truncated binary code (its 4 header bits pay off); fewer keep a fixed width.
+const SPARSE_RANGE_MIN_ITEMS: usize = 8;
+
 /// Bits of the range kept in a [`Layout::DenseRange`] header.
 const RANGE_KEPT_BITS: u32 = 4;
 
@@ -126,13 +130,15 @@ pub(super) fn plan(items: &[i64]) -> Option<Plan> {
         let dense_width = bits_of(gmax.wrapping_sub(lo) as u64);
         let (from_min_width, gmin_q) = quantized_min(lo, width, gmin, gmax);
         let sparse_width = rare_max.map_or(0, |m| bits_of(m.wrapping_sub(lo) as u64));
-        let sparse_cost = {
+        let sparse_cost = if rare >= SPARSE_RANGE_MIN_ITEMS {
             let (_, k, u) = range_code(sparse_width, rare_max.map_or(0, |m| m.wrapping_sub(lo) as u64));
             let short = g
                 .iter()
                 .filter(|&&x| x != common && (x.wrapping_sub(lo) as u64) < u)
                 .count();
             g.len() + range_bits(sparse_width) as usize + rare * k as usize - short
+        } else {
+            g.len() + rare * sparse_width as usize
         };
         let min_bits = (width - min_shift(from_min_width)) as usize;
         let range_cost = if from_min_width > 1 {
@@ -205,13 +211,15 @@ pub(super) fn write(items: &[i64], plan: &Plan, out: &mut Vec<u8>) {
                     w.write_bit(x != plan.common);
                 }
                 let rare = || g.iter().filter(|&&x| x != plan.common);
-                let max = rare().map(|&x| x.wrapping_sub(plan.base) as u64).max().unwrap_or(0);
-                write_range_coded(
-                    &mut w,
-                    group.width,
-                    max,
-                    rare().map(|&x| x.wrapping_sub(plan.base) as u64),
-                );
+                if rare().count() >= SPARSE_RANGE_MIN_ITEMS {
+                    let max = rare().map(|&x| x.wrapping_sub(plan.base) as u64).max().unwrap_or(0);
+                    let xs = rare().map(|&x| x.wrapping_sub(plan.base) as u64);
+                    write_range_coded(&mut w, group.width, max, xs);
+                } else {
+                    for &x in rare() {
+                        w.write_bits(x.wrapping_sub(plan.base) as u64, group.width);
+                    }
+                }
             }
             Layout::DenseFromMin => {
                 let s = min_shift(group.width);
@@ -320,7 +328,7 @@ pub(super) fn read(
         if layout == Layout::Sparse as u64 {
             // n ≤ 32 bits, the first item's in the highest.
             let bitmap = r.read_bits(n as u32)? << (64 - n);
-            if version >= 3 {
+            if version >= 3 && bitmap.count_ones() as usize >= SPARSE_RANGE_MIN_ITEMS {
                 let (k, u) = read_range_code(&mut r, w)?;
                 for i in 0..n {
                     emit(if (bitmap << i) >> 63 == 1 {
