@@ -18,8 +18,12 @@ use serde::{Deserialize, Serialize};
 /// raw. Version 3 has the same files, but its chunks may use versions 2 and 3 of the
 /// decimal codec (scaled mantissas, blocked packing, float bits), which older
 /// binaries cannot decode: the version tells them to leave the block alone.
-/// All three are read (the codec decodes both chunk versions).
-pub(crate) const FORMAT_VERSION: u32 = 3;
+/// The codec decodes both chunk versions.
+///
+/// Version 4 gives each 2-hour chunk window its own frames, so a chunk's
+/// frame number may go down from one chunk of a series to the next (a
+/// signed delta in the series entry). All four are read.
+pub(crate) const FORMAT_VERSION: u32 = 4;
 
 /// The oldest block format this code reads.
 pub(crate) const OLDEST_READABLE_VERSION: u32 = 1;

@@ -21,6 +21,65 @@ struct Sources {
     head: Vec<Sample>,
 }
 
+/// Selections of at least this many series are read on several threads
+/// (series lookup in each block's index, then chunk decoding): an instant
+/// query over every series of a large block is mostly decompression and
+/// decoding, which splits evenly by series.
+const PARALLEL_MIN_ITEMS: usize = 2048;
+
+/// At most this many threads read one selection.
+const MAX_READ_THREADS: usize = 4;
+
+fn read_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(MAX_READ_THREADS)
+    })
+}
+
+/// Maps `items` with `f`, in contiguous parts on up to [`read_threads`]
+/// scoped threads when there are at least [`PARALLEL_MIN_ITEMS`] (the
+/// calling thread takes the first part); results keep the items' order.
+/// Spawned threads inherit the caller's scheduling priority (the query
+/// pool's nice value). The first error in part order is returned.
+fn in_parallel<T: Send, R: Send, E: Send>(
+    items: Vec<T>,
+    f: impl Fn(Vec<T>) -> Result<Vec<R>, E> + Sync,
+) -> Result<Vec<R>, E> {
+    let threads = read_threads().min(items.len() / (PARALLEL_MIN_ITEMS / 2)).max(1);
+    if threads == 1 {
+        return f(items);
+    }
+    let per_part = items.len().div_ceil(threads);
+    let mut parts: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut rest = items;
+    while rest.len() > per_part {
+        let tail = rest.split_off(per_part);
+        parts.push(rest);
+        rest = tail;
+    }
+    parts.push(rest);
+    let f = &f;
+    let results: Vec<Result<Vec<R>, E>> = std::thread::scope(|scope| {
+        let mut parts = parts.into_iter();
+        let first = parts.next();
+        let handles: Vec<_> = parts.map(|p| scope.spawn(move || f(p))).collect();
+        let mut results = vec![first.map_or_else(|| Ok(Vec::new()), f)];
+        for h in handles {
+            // A panic in a reader thread is re-raised here, as it would be without threads.
+            results.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        results
+    });
+    let mut out = Vec::new();
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
 /// A querier over one tenant's database. Cheap to create.
 ///
 /// Each read takes the head's data first and the list of blocks after: a
@@ -74,14 +133,17 @@ impl DbQuerier {
         // by series straight into one vector of the right capacity.
         let mut per_block: Vec<Vec<(Labels, Vec<ChunkRef>)>> = Vec::with_capacity(blocks.len());
         for block in &blocks {
-            let mut found = Vec::new();
-            for id in select_postings(&**block, matchers) {
-                let (labels, mut chunks) = block.series(id)?;
-                chunks.retain(|c| c.max_t >= start && c.min_t <= end);
-                if !chunks.is_empty() {
-                    found.push((labels, chunks));
+            let found = in_parallel(select_postings(&**block, matchers), |ids| {
+                let mut found = Vec::new();
+                for id in ids {
+                    let (labels, mut chunks) = block.series(id)?;
+                    chunks.retain(|c| c.max_t >= start && c.min_t <= end);
+                    if !chunks.is_empty() {
+                        found.push((labels, chunks));
+                    }
                 }
-            }
+                Ok::<_, TsdbError>(found)
+            })?;
             per_block.push(found);
         }
         let sources: Vec<(Labels, Sources)> = match (per_block.iter().filter(|b| !b.is_empty()).count(), head.len()) {
@@ -116,39 +178,52 @@ impl DbQuerier {
                 merged.into_iter().collect()
             }
         };
-        let mut total = 0usize;
-        let mut caches: Vec<FrameCache> = blocks.iter().map(|_| FrameCache::default()).collect();
-        let mut out = Vec::with_capacity(sources.len());
-        for (labels, src) in sources {
-            let capacity = src
-                .blocks
-                .iter()
-                .flat_map(|(_, chunks)| chunks.iter().map(|c| BlockReader::estimate_samples_in(c, start, end)))
-                .sum::<usize>()
-                + src.head.len();
-            let mut samples: Vec<Sample> = Vec::with_capacity(capacity);
-            for (bi, chunks) in &src.blocks {
-                for c in chunks {
-                    blocks[*bi].read_chunk(c, &mut caches[*bi], start, end, &mut samples)?;
+        // Decoded in parts on several threads when large; each part counts its
+        // samples against the limit, and the sum is checked once they are done.
+        let decode = |part: Vec<(Labels, Sources)>| -> Result<Vec<(Series, usize)>, StorageError> {
+            let mut total = 0usize;
+            let mut caches: Vec<FrameCache> = blocks.iter().map(|_| FrameCache::default()).collect();
+            let mut out = Vec::with_capacity(part.len());
+            for (labels, src) in part {
+                let capacity = src
+                    .blocks
+                    .iter()
+                    .flat_map(|(_, chunks)| chunks.iter().map(|c| BlockReader::estimate_samples_in(c, start, end)))
+                    .sum::<usize>()
+                    + src.head.len();
+                let mut samples: Vec<Sample> = Vec::with_capacity(capacity);
+                for (bi, chunks) in &src.blocks {
+                    for c in chunks {
+                        blocks[*bi].read_chunk(c, &mut caches[*bi], start, end, &mut samples)?;
+                    }
+                }
+                samples.extend_from_slice(&src.head);
+                let loaded = samples.len();
+                total += loaded;
+                if let Some(limit) = hints.max_samples {
+                    if total > limit {
+                        return Err(StorageError::TooManySamples { limit });
+                    }
+                }
+                // Sources are read oldest first; they overlap only after
+                // out-of-order writes, and then a later source wins a timestamp.
+                if samples.windows(2).any(|w| w[0].t >= w[1].t) {
+                    sort_dedup(&mut samples);
+                }
+                self.apply_tombstones(&labels, &mut samples);
+                if !samples.is_empty() {
+                    out.push((Series { labels, samples }, loaded));
                 }
             }
-            samples.extend_from_slice(&src.head);
-            total += samples.len();
-            if let Some(limit) = hints.max_samples {
-                if total > limit {
-                    return Err(StorageError::TooManySamples { limit });
-                }
-            }
-            // Sources are read oldest first; they overlap only after
-            // out-of-order writes, and then a later source wins a timestamp.
-            if samples.windows(2).any(|w| w[0].t >= w[1].t) {
-                sort_dedup(&mut samples);
-            }
-            self.apply_tombstones(&labels, &mut samples);
-            if !samples.is_empty() {
-                out.push(Series { labels, samples });
+            Ok(out)
+        };
+        let decoded = in_parallel(sources, decode)?;
+        if let Some(limit) = hints.max_samples {
+            if decoded.iter().map(|(_, n)| n).sum::<usize>() > limit {
+                return Err(StorageError::TooManySamples { limit });
             }
         }
+        let out: Vec<Series> = decoded.into_iter().map(|(s, _)| s).collect();
         Ok(out)
     }
 

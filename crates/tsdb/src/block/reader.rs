@@ -266,7 +266,11 @@ impl BlockReader {
             let d = r.varint().map_err(e)?;
             let min_t = if i == 0 { d } else { prev_max.wrapping_add(d) };
             let max_t = min_t.wrapping_add(r.uvarint().map_err(e)? as i64);
-            frame += r.uvarint().map_err(e)? as usize;
+            frame = if self.meta.version >= 4 {
+                frame.wrapping_add_signed(r.varint().map_err(e)? as isize)
+            } else {
+                frame.wrapping_add(r.uvarint().map_err(e)? as usize)
+            };
             let offset = r.uvarint().map_err(e)? as usize;
             let num_samples = r.uvarint().map_err(e)?;
             chunks.push(ChunkRef {
@@ -307,19 +311,34 @@ impl BlockReader {
         end: i64,
         out: &mut Vec<Sample>,
     ) -> Result<(), TsdbError> {
+        let slot = match cache.slots.iter().position(|s| s.frame == Some(c.frame)) {
+            Some(i) => i,
+            None => {
+                let i = if cache.slots.len() < MAX_CACHED_FRAMES {
+                    cache.slots.push(CachedFrame::default());
+                    cache.slots.len() - 1
+                } else {
+                    cache
+                        .slots
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, s)| s.used)
+                        .map_or(0, |(i, _)| i)
+                };
+                let s = &mut cache.slots[i];
+                // Cleared first: a failed read leaves no frame cached.
+                s.frame = None;
+                self.read_frame(c.frame, &mut cache.raw, &mut s.buf)?;
+                s.frame = Some(c.frame);
+                i
+            }
+        };
+        cache.clock += 1;
         let FrameCache {
-            frame,
-            buf,
-            raw,
-            scratch,
+            slots, scratch, clock, ..
         } = cache;
-        if *frame != Some(c.frame) {
-            // Cleared first: a failed read leaves no frame cached.
-            *frame = None;
-            self.read_frame(c.frame, raw, buf)?;
-            *frame = Some(c.frame);
-        }
-        let frame = buf.as_slice();
+        slots[slot].used = *clock;
+        let frame = slots[slot].buf.as_slice();
         let bytes = frame
             .get(c.offset..)
             .ok_or_else(|| corrupt(&self.dir, "chunks", "chunk offset past frame"))?;
@@ -400,16 +419,32 @@ impl PostingsSource for BlockReader {
     }
 }
 
-/// Keeps the most recently decompressed frame, as series of one query are
-/// read in index order and neighbours share frames; its buffers are reused
-/// from frame to frame.
+/// Frames a [`FrameCache`] holds at most: one per chunk window of a 24-hour
+/// block (2-hour windows, each with its own frames since version 3), a few
+/// MiB at most.
+const MAX_CACHED_FRAMES: usize = 16;
+
+/// Keeps the most recently decompressed frames of one block for one reader:
+/// series are read in index order, neighbours share frames, and each chunk
+/// window of a series is in its own frame, so holding the last frame of
+/// every window decompresses each frame once. The least recently used
+/// frame's buffer is reused.
 #[derive(Default)]
 pub(crate) struct FrameCache {
-    /// The index of the frame held in `buf`.
-    frame: Option<usize>,
-    buf: Vec<u8>,
+    slots: Vec<CachedFrame>,
+    /// Counts reads, for least-recently-used eviction.
+    clock: u64,
     /// The compressed bytes of the last frame read.
     raw: Vec<u8>,
     /// Decoded samples of a chunk only partly in range.
     scratch: Vec<Sample>,
+}
+
+#[derive(Default)]
+struct CachedFrame {
+    /// The index of the frame held in `buf`.
+    frame: Option<usize>,
+    buf: Vec<u8>,
+    /// [`FrameCache::clock`] when last read.
+    used: u64,
 }

@@ -88,6 +88,9 @@ fn version_1_blocks_with_a_raw_index_are_still_read() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn BlockStore> = Arc::new(LocalStore::new(dir.path()).unwrap());
     let (l, s) = series(3);
+    // Within one 2-hour window: one frame, so the series entry reads the
+    // same in every version (version 3 signs frame deltas).
+    let s: Vec<Sample> = s.into_iter().take(400).collect();
     let symbols: Vec<String> = l.iter().flat_map(|l| [l.name.clone(), l.value.clone()]).collect();
     let mut w = BlockWriter::new(&*store, "blocks", symbols).unwrap();
     w.add_series(&l, &s).unwrap();
@@ -144,4 +147,72 @@ fn dump_block_chunks() {
             }
         }
     }
+}
+
+#[test]
+fn each_chunk_window_has_its_own_frames_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn BlockStore> = Arc::new(LocalStore::new(dir.path()).unwrap());
+    // 6 h of 15 s samples (three 2-hour windows), enough series for several frames per window.
+    let mut all: Vec<(Labels, Vec<Sample>)> = (0..400)
+        .map(|i| {
+            let labels = Labels::from_pairs(&[("__name__", "m"), ("i", &format!("{i:04}"))]);
+            let samples = (0..1440)
+                .map(|k| Sample::new(k * 15_000, ((i * 7919 + k as usize * 104_729) % 100_003) as f64 * 0.37))
+                .collect();
+            (labels, samples)
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let symbols: Vec<String> = all
+        .iter()
+        .flat_map(|(l, _)| {
+            l.iter()
+                .flat_map(|l| [l.name.clone(), l.value.clone()])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut w = BlockWriter::new(&*store, "blocks", symbols).unwrap();
+    for (l, s) in &all {
+        w.add_series(l, s).unwrap();
+    }
+    let meta = w.finish(BlockCompaction::default()).unwrap().unwrap();
+    assert_eq!(meta.version, super::FORMAT_VERSION);
+    let b = BlockReader::open(Arc::clone(&store), &format!("blocks/{}", meta.ulid)).unwrap();
+    let window = |t: i64| t.div_euclid(super::writer::BLOCK_CHUNK_RANGE_MS);
+    let mut frame_windows: std::collections::HashMap<usize, i64> = std::collections::HashMap::new();
+    let mut went_back = false;
+    let mut cache = FrameCache::default();
+    for (id, (labels, want)) in all.iter().enumerate() {
+        let (got_labels, chunks) = b.series(id as u64).unwrap();
+        assert_eq!(&got_labels, labels);
+        assert_eq!(chunks.len(), 3);
+        went_back |= chunks.windows(2).any(|c| c[1].frame < c[0].frame);
+        let mut got = Vec::new();
+        for c in &chunks {
+            // Every frame holds chunks of one window only.
+            assert_eq!(
+                *frame_windows.entry(c.frame).or_insert(window(c.min_t)),
+                window(c.min_t)
+            );
+            b.read_chunk(c, &mut cache, 0, i64::MAX, &mut got).unwrap();
+        }
+        assert_eq!(&got, want);
+        // A range inside the last window reads only that window's chunk, in range.
+        let mut tail = Vec::new();
+        let last = chunks.last().unwrap();
+        b.read_chunk(last, &mut cache, 21_000_000, 21_500_000, &mut tail)
+            .unwrap();
+        let want_tail: Vec<Sample> = want
+            .iter()
+            .filter(|s| s.t >= 21_000_000 && s.t <= 21_500_000)
+            .copied()
+            .collect();
+        assert_eq!(tail, want_tail);
+    }
+    assert!(frame_windows.len() > 3, "several frames per window");
+    assert!(
+        went_back,
+        "some series' frame numbers go down from one window to the next"
+    );
 }

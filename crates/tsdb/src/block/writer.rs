@@ -11,6 +11,11 @@ use std::io::{self, Write};
 /// 64 KiB gives zstd enough context across series (measured in `codec`'s
 /// benchmark) while a point read decompresses little.
 pub(crate) const FRAME_TARGET_BYTES: usize = 64 << 10;
+/// Each [`BLOCK_CHUNK_RANGE_MS`] window of a block has its own frames, so a
+/// query over a short range decompresses only that window's frames; at most
+/// this many windows are filled at once (a longer block flushes the
+/// fullest buffer early).
+const MAX_OPEN_WINDOWS: usize = 16;
 /// zstd level for block frames.
 pub(crate) const ZSTD_LEVEL: i32 = 9;
 /// A chunk in a block holds at most this many samples; more are split.
@@ -20,6 +25,12 @@ pub(crate) const MAX_BLOCK_CHUNK_SAMPLES: usize = 4096;
 pub(crate) const BLOCK_CHUNK_RANGE_MS: i64 = 2 * 3600 * 1000;
 
 pub(crate) const INDEX_MAGIC: &[u8; 4] = b"HTSI";
+
+/// A frame being filled with the chunks of one window.
+struct OpenFrame {
+    no: u64,
+    buf: Vec<u8>,
+}
 
 struct ChunkMeta {
     min_t: i64,
@@ -37,8 +48,12 @@ pub(crate) struct BlockWriter<'a> {
     ulid: String,
     chunks_file: Box<dyn ObjectWriter>,
     chunks_file_len: u64,
-    frame_buf: Vec<u8>,
+    /// The frame being filled per chunk window, by window number.
+    open_frames: BTreeMap<i64, OpenFrame>,
     compressed: Vec<u8>,
+    /// (file offset, compressed length, decompressed length) by frame
+    /// number; a number is taken when its frame is opened, and its entry
+    /// filled when the frame is written.
     frames: Vec<(u64, u64, u64)>,
     // Label strings are collected up front by the caller so symbols are known.
     symbol_ids: BTreeMap<String, u32>,
@@ -89,7 +104,7 @@ impl<'a> BlockWriter<'a> {
             ulid,
             chunks_file,
             chunks_file_len: 0,
-            frame_buf: Vec::with_capacity(FRAME_TARGET_BYTES * 2),
+            open_frames: BTreeMap::new(),
             compressed: Vec::new(),
             frames: Vec::new(),
             symbol_ids,
@@ -140,13 +155,33 @@ impl<'a> BlockWriter<'a> {
         }
         let mut chunks = Vec::new();
         for part in split_chunks(samples) {
-            let offset = self.frame_buf.len() as u32;
-            codec::decimal::encode_chunk(part, &mut self.frame_buf);
             let (min_t, max_t) = (part[0].t, part[part.len() - 1].t);
+            let window = min_t.div_euclid(BLOCK_CHUNK_RANGE_MS);
+            if !self.open_frames.contains_key(&window) && self.open_frames.len() >= MAX_OPEN_WINDOWS {
+                let fullest = self
+                    .open_frames
+                    .iter()
+                    .max_by_key(|(_, f)| f.buf.len())
+                    .map(|(w, _)| *w);
+                if let Some(w) = fullest {
+                    self.flush_frame(w)?;
+                }
+            }
+            let frames = &mut self.frames;
+            let open = self.open_frames.entry(window).or_insert_with(|| {
+                frames.push((0, 0, 0));
+                OpenFrame {
+                    no: frames.len() as u64 - 1,
+                    buf: Vec::with_capacity(FRAME_TARGET_BYTES + FRAME_TARGET_BYTES / 4),
+                }
+            });
+            let offset = open.buf.len() as u32;
+            codec::decimal::encode_chunk(part, &mut open.buf);
+            let full = open.buf.len() >= FRAME_TARGET_BYTES;
             chunks.push(ChunkMeta {
                 min_t,
                 max_t,
-                frame: self.frames.len() as u64,
+                frame: open.no,
                 offset,
                 num_samples: part.len() as u32,
             });
@@ -154,8 +189,8 @@ impl<'a> BlockWriter<'a> {
             self.stats.num_samples += part.len() as u64;
             self.min_t = self.min_t.min(min_t);
             self.max_t = self.max_t.max(max_t);
-            if self.frame_buf.len() >= FRAME_TARGET_BYTES {
-                self.flush_frame()?;
+            if full {
+                self.flush_frame(window)?;
             }
         }
         self.series_offsets.push((self.index.len() - self.series_start) as u64);
@@ -169,20 +204,21 @@ impl<'a> BlockWriter<'a> {
         Ok(())
     }
 
-    fn flush_frame(&mut self) -> io::Result<()> {
-        if self.frame_buf.is_empty() {
+    /// Compresses and writes the open frame of `window`, filling its entry
+    /// of the frame table.
+    fn flush_frame(&mut self, window: i64) -> io::Result<()> {
+        let Some(open) = self.open_frames.remove(&window) else {
             return Ok(());
-        }
+        };
         self.compressed.clear();
-        codec::frame::compress_frame(&self.frame_buf, ZSTD_LEVEL, &mut self.compressed);
+        codec::frame::compress_frame(&open.buf, ZSTD_LEVEL, &mut self.compressed);
         self.chunks_file.write_all(&self.compressed)?;
-        self.frames.push((
+        self.frames[open.no as usize] = (
             self.chunks_file_len,
             self.compressed.len() as u64,
-            self.frame_buf.len() as u64,
-        ));
+            open.buf.len() as u64,
+        );
         self.chunks_file_len += self.compressed.len() as u64;
-        self.frame_buf.clear();
         Ok(())
     }
 
@@ -199,7 +235,9 @@ impl<'a> BlockWriter<'a> {
             self.store.delete_all(&self.dir)?;
             return Ok(None);
         }
-        self.flush_frame()?;
+        while let Some(&window) = self.open_frames.keys().next() {
+            self.flush_frame(window)?;
+        }
         let raw_index = self.encode_index();
         // The index is stored as one zstd frame: symbol refs and varint
         // deltas shrink to about a third (measured on node_exporter-like data).
@@ -330,7 +368,8 @@ fn encode_series_entry(labels: &[(u32, u32)], chunks: &[ChunkMeta], out: &mut Ve
             put_varint(out, c.min_t - prev_max);
         }
         put_uvarint(out, (c.max_t - c.min_t) as u64);
-        put_uvarint(out, c.frame - prev_frame);
+        // Signed: a series' later window may sit in a frame opened earlier.
+        put_varint(out, c.frame as i64 - prev_frame as i64);
         put_uvarint(out, u64::from(c.offset));
         put_uvarint(out, u64::from(c.num_samples));
         prev_max = c.max_t;
