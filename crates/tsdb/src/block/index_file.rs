@@ -14,6 +14,9 @@
 //!   are never synced, and each file is deleted when its reader is dropped.
 //!   Names are unique in the process (`<block id>-<n>`), so a block opened
 //!   twice never truncates a file another reader has mapped.
+//! - Indexes smaller than [`MIN_MAPPED_BYTES`] stay in the heap: the file is
+//!   a second, decompressed copy of the index on disk (about a tenth of a
+//!   block's size), worth it only where the heap saving matters.
 //! - A store without a local cache directory, or any failure to write or map
 //!   the file, keeps the index in the heap instead (logged once): opening a
 //!   block never fails because of this cache.
@@ -29,6 +32,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Name of the cache directory under a local store's root.
 pub(crate) const DIR_NAME: &str = "index_cache";
+
+/// Indexes (with their series offsets) below this many bytes stay in the
+/// heap. 16 MiB is a block of roughly 300,000 series: a million active series
+/// make 30-minute blocks of ~50 MiB each, which the head's memory budget
+/// cannot carry, while small blocks cost little heap and would add a copy on
+/// disk for nothing.
+pub(crate) const MIN_MAPPED_BYTES: usize = 16 << 20;
 
 /// Makes cache file names unique within the process.
 static NEXT_FILE: AtomicU64 = AtomicU64::new(0);
@@ -84,11 +94,23 @@ impl Drop for Mapping {
 
 impl IndexData {
     /// Keeps `index` and `offsets` in a mapped file under `cache_dir` (named
-    /// after `block_id`), or in the heap if `cache_dir` is `None` or the file
-    /// cannot be written or mapped.
+    /// after `block_id`), or in the heap if they are smaller than
+    /// [`MIN_MAPPED_BYTES`], `cache_dir` is `None` or the file cannot be
+    /// written or mapped.
     pub(crate) fn new(index: Vec<u8>, offsets: Vec<u64>, cache_dir: Option<&Path>, block_id: &str) -> Self {
+        Self::new_mapped_from(index, offsets, cache_dir, block_id, MIN_MAPPED_BYTES)
+    }
+
+    fn new_mapped_from(
+        index: Vec<u8>,
+        offsets: Vec<u64>,
+        cache_dir: Option<&Path>,
+        block_id: &str,
+        min_mapped_bytes: usize,
+    ) -> Self {
         let num_series = offsets.len();
-        let Some(dir) = cache_dir else {
+        let big_enough = index.len() + offsets.len() * 8 >= min_mapped_bytes;
+        let Some(dir) = cache_dir.filter(|_| big_enough) else {
             return IndexData {
                 mem: Mem::Heap { index, offsets },
                 num_series,
@@ -205,11 +227,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
         let offsets: Vec<u64> = (0..1000u64).map(|i| i * 7 + (1 << 40)).collect();
-        let mapped = IndexData::new(index.clone(), offsets.clone(), Some(&dir.path().join(DIR_NAME)), "b");
-        let heap = IndexData::new(index.clone(), offsets.clone(), None, "b");
+        let cache = dir.path().join(DIR_NAME);
+        let mapped = IndexData::new_mapped_from(index.clone(), offsets.clone(), Some(&cache), "b", 0);
+        let heap = IndexData::new_mapped_from(index.clone(), offsets.clone(), None, "b", 0);
+        let small = IndexData::new(index.clone(), offsets.clone(), Some(&cache), "b");
         assert!(mapped.is_mapped());
         assert!(!heap.is_mapped());
-        for d in [&mapped, &heap] {
+        assert!(!small.is_mapped(), "below MIN_MAPPED_BYTES the index stays in the heap");
+        for d in [&mapped, &heap, &small] {
             assert_eq!(&**d, &index[..]);
             assert_eq!(d.num_series(), 1000);
             assert_eq!(d.series_offset(999), Some(999 * 7 + (1 << 40)));
@@ -227,7 +252,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let not_a_dir = dir.path().join("file");
         std::fs::write(&not_a_dir, b"x").unwrap();
-        let d = IndexData::new(vec![1, 2, 3], vec![0], Some(&not_a_dir.join("sub")), "b");
+        let d = IndexData::new_mapped_from(vec![1, 2, 3], vec![0], Some(&not_a_dir.join("sub")), "b", 0);
         assert!(!d.is_mapped());
         assert_eq!(&*d, &[1, 2, 3]);
     }
