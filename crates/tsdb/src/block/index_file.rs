@@ -15,8 +15,10 @@
 //!   Names are unique in the process (`<block id>-<n>`), so a block opened
 //!   twice never truncates a file another reader has mapped.
 //! - Indexes smaller than [`MIN_MAPPED_BYTES`] stay in the heap: the file is
-//!   a second, decompressed copy of the index on disk (about a tenth of a
-//!   block's size), worth it only where the heap saving matters.
+//!   a second, decompressed copy of the index on disk (the stored index is
+//!   one zstd frame about 14 times smaller: a 30-minute block of a million
+//!   series has a 3.3 MB index, 46 MB decompressed, next to 50 to 85 MB of
+//!   chunks), worth it only where the heap saving matters.
 //! - A store without a local cache directory, or any failure to write or map
 //!   the file, keeps the index in the heap instead (logged once): opening a
 //!   block never fails because of this cache.
