@@ -25,7 +25,7 @@ struct Sources {
 /// (series lookup in each block's index, then chunk decoding): an instant
 /// query over every series of a large block is mostly decompression and
 /// decoding, which splits evenly by series.
-const PARALLEL_MIN_ITEMS: usize = 2048;
+const PARALLEL_MIN_ITEMS: usize = 512;
 
 /// At most this many threads read one selection.
 const MAX_READ_THREADS: usize = 4;
