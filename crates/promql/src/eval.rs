@@ -331,6 +331,9 @@ fn parse(query: &str, step_ms: i64, range_ms: i64) -> Result<Expr, QueryError> {
 }
 
 pub(crate) fn parse_once(query: &str) -> Result<Expr, QueryError> {
+    // Byte escapes as Go reads them (see `go_strings`).
+    let rewritten = crate::go_strings::rewrite(query);
+    let query = rewritten.as_deref().unwrap_or(query);
     // The parser is not hardened against every input; never let it take the process down.
     let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query));
     match parsed {

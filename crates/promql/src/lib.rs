@@ -33,6 +33,7 @@
 mod duration_expr;
 mod eval;
 mod functions;
+mod go_strings;
 mod parse_error;
 pub mod test_script;
 

@@ -132,9 +132,10 @@ fn math_fn(name: &str) -> Option<fn(f64) -> f64> {
 }
 
 /// Tells whether a label name is acceptable as a destination (Prometheus 3
-/// accepts any non-empty UTF-8 name).
+/// accepts any non-empty UTF-8 name; U+FFFD stands for bytes of a string
+/// literal that are not UTF-8, see `go_strings`).
 fn valid_label_name(name: &str) -> bool {
-    !name.is_empty()
+    !name.is_empty() && !name.contains(crate::go_strings::NOT_UTF8)
 }
 
 /// Classic buckets of one histogram: output labels, `(upper bound, cumulative
