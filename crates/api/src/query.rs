@@ -378,19 +378,35 @@ struct Timings {
 /// Writes a millisecond timestamp as Prometheus does: Unix seconds with the
 /// milliseconds as a fraction, omitted when zero (`1435781451.781`, `1435781451`).
 pub(crate) fn write_timestamp(out: &mut String, t: i64) {
-    if t < 0 {
-        out.push('-');
-    }
+    // Digits right to left into a stack buffer, appended at once (matrix
+    // results write one timestamp per point).
+    let mut buf = [0u8; 24];
+    let mut i = buf.len();
     let abs = t.unsigned_abs();
-    out.push_str(itoa::Buffer::new().format(abs / 1000));
     let fraction = abs % 1000;
     if fraction != 0 {
-        out.push('.');
-        for d in [fraction / 100, fraction / 10 % 10, fraction % 10] {
-            // A single decimal digit.
-            out.push(char::from(b'0' + d as u8));
+        for d in [fraction % 10, fraction / 10 % 10, fraction / 100] {
+            i -= 1;
+            buf[i] = b'0' + d as u8;
+        }
+        i -= 1;
+        buf[i] = b'.';
+    }
+    let mut secs = abs / 1000;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (secs % 10) as u8;
+        secs /= 10;
+        if secs == 0 {
+            break;
         }
     }
+    if t < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    // ASCII digits, a point and a sign: always UTF-8.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 fn write_json_str(out: &mut String, s: &str) {
@@ -562,6 +578,7 @@ mod tests {
         assert_eq!(ts(1_435_781_451_080), "1435781451.080");
         assert_eq!(ts(1_435_781_451_007), "1435781451.007");
         assert_eq!(ts(-1_500), "-1.500");
+        assert_eq!(ts(-5), "-0.005");
         assert_eq!(ts(0), "0");
         assert_eq!(ts(i64::MIN), "-9223372036854775.808");
     }

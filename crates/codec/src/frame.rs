@@ -72,12 +72,13 @@ pub fn decompress_frame_into(bytes: &[u8], max_decompressed: usize, out: &mut Ve
                     declared,
                 });
             }
-            out.resize(size as usize, 0);
-            let written = zstd::zstd_safe::decompress(&mut out[..], bytes).map_err(|code| DecodeError::Zstd {
+            // Decompressed into the spare capacity: no zero-filling first.
+            out.reserve(size as usize);
+            let written = zstd::zstd_safe::decompress(out, bytes).map_err(|code| DecodeError::Zstd {
                 reason: zstd::zstd_safe::get_error_name(code),
             });
             match written {
-                Ok(n) if n == out.len() => Ok(()),
+                Ok(n) if n as u64 == size && out.len() == n => Ok(()),
                 Ok(_) => {
                     out.clear();
                     Err(DecodeError::Corrupted {

@@ -202,12 +202,12 @@ pub fn write_value_f64(out: &mut String, v: f64) {
         // with an exponent: place the point.
         let mut buf = ryu::Buffer::new();
         let text = buf.format_finite(v);
-        if text.as_bytes().contains(&b'e') {
-            write_plain_decimal(out, text);
-        } else {
-            // Already plain (ryu uses an exponent only below 1e-5 and from
+        if (1e-5..1e16).contains(&v.abs()) {
+            // Already plain (ryu writes an exponent only below 1e-5 and from
             // 1e16 on): at most an integral `.0` to drop.
             out.push_str(text.strip_suffix(".0").unwrap_or(text));
+        } else {
+            write_plain_decimal(out, text);
         }
     }
 }
