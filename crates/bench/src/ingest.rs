@@ -347,6 +347,26 @@ fn prometheus_blocks(dir: &std::path::Path) -> (u64, u64, usize) {
 
 fn disk_usage(server: &Server, acked: u64) -> Result<(u64, u64, String)> {
     let total = procfs::dir_bytes(&server.data_dir);
+    if server.system == System::Haetae {
+        // Where the bytes are: blocks (chunks + index), the mapped index cache, the rest (WAL, head).
+        let (mut blocks, mut cache) = (0, 0);
+        for tenant in std::fs::read_dir(server.data_dir.join("tenants"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            blocks += procfs::dir_bytes(&tenant.path().join("blocks"));
+            cache += procfs::dir_bytes(&tenant.path().join("index_cache"));
+        }
+        let per = |b: u64| b as f64 / acked.max(1) as f64;
+        let note = format!(
+            "whole data dir after flush: {total} bytes (blocks {blocks} = {:.3} B/sample, index_cache/ {cache} =              {:.3} B/sample, other {})",
+            per(blocks),
+            per(cache),
+            total.saturating_sub(blocks + cache)
+        );
+        return Ok((total, acked, note));
+    }
     if server.system != System::Prometheus {
         let note = format!("whole data dir after flush: {total} bytes");
         return Ok((total, acked, note));
