@@ -359,11 +359,12 @@ fn disk_usage(server: &Server, acked: u64) -> Result<(u64, u64, String)> {
             cache += procfs::dir_bytes(&tenant.path().join("index_cache"));
         }
         let per = |b: u64| b as f64 / acked.max(1) as f64;
+        let other = total.saturating_sub(blocks + cache);
         let note = format!(
-            "whole data dir after flush: {total} bytes (blocks {blocks} = {:.3} B/sample, index_cache/ {cache} =              {:.3} B/sample, other {})",
+            "whole data dir after flush: {total} bytes (blocks {blocks} = {:.3} B/sample, index_cache/ {cache} = {:.3} \
+             B/sample, other {other})",
             per(blocks),
             per(cache),
-            total.saturating_sub(blocks + cache)
         );
         return Ok((total, acked, note));
     }
