@@ -1,9 +1,9 @@
 //! Re-encodes the chunks of a real block and prints bytes/sample in total and per
 //! metric name (each name's chunks framed alone), encode and decode times.
 //!
-//! Dump a block first with tsdb's ignored test:
-//! `HAETAE_DUMP_BLOCK=<data>/tenants/default/blocks/<ulid> HAETAE_DUMP_OUT=/tmp/dump.bin
-//!  cargo test --release -p tsdb --lib dump_block_chunks -- --ignored`, then
+//! Dump a block first with tsdb's example:
+//! `cargo run --release -p tsdb --example dump_block -- <data>/tenants/default/blocks/<ulid> /tmp/dump.bin`,
+//! then
 //! `cargo run --release -p codec --example block_dump -- /tmp/dump.bin`.
 //! With `MERGE=1`, consecutive chunks of a series are merged first (what chunks
 //! spanning the whole block would cost).

@@ -66,7 +66,7 @@ fn corrupt(dir: &str, file: &str, reason: impl std::fmt::Display) -> TsdbError {
 
 impl BlockReader {
     /// Opens the block in directory `dir` of `store`.
-    pub(crate) fn open(store: Arc<dyn BlockStore>, dir: &str) -> Result<Self, TsdbError> {
+    pub fn open(store: Arc<dyn BlockStore>, dir: &str) -> Result<Self, TsdbError> {
         let meta_bytes = store.read(&format!("{dir}/meta.json"))?;
         let meta: BlockMeta = serde_json::from_slice(&meta_bytes).map_err(|e| corrupt(dir, "meta.json", e))?;
         if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&meta.version) {
@@ -241,6 +241,22 @@ impl BlockReader {
     /// Number of series in the block.
     pub fn num_series(&self) -> usize {
         self.index.num_series()
+    }
+
+    /// Calls `f` with every series of the block and all its samples, in the
+    /// index's label order: for tools that export or examine a whole block.
+    pub fn for_each_series(&self, mut f: impl FnMut(&Labels, &[Sample])) -> Result<(), TsdbError> {
+        let mut cache = FrameCache::default();
+        let mut samples = Vec::new();
+        for id in 0..self.num_series() as u64 {
+            let (labels, chunks) = self.series(id)?;
+            samples.clear();
+            for c in &chunks {
+                self.read_chunk(c, &mut cache, i64::MIN, i64::MAX, &mut samples)?;
+            }
+            f(&labels, &samples);
+        }
+        Ok(())
     }
 
     /// The labels and chunk refs of series `id`.

@@ -119,36 +119,6 @@ fn version_1_blocks_with_a_raw_index_are_still_read() {
     assert_eq!(got, s);
 }
 
-/// Dumps every chunk of the block in `$HAETAE_DUMP_BLOCK` (a block directory)
-/// to `$HAETAE_DUMP_OUT` for codec experiments: per chunk, the metric name,
-/// the sample count, then (t, value bits) little-endian.
-#[test]
-#[ignore = "a tool: needs HAETAE_DUMP_BLOCK and HAETAE_DUMP_OUT"]
-fn dump_block_chunks() {
-    use std::io::Write;
-    let dir = std::path::PathBuf::from(std::env::var("HAETAE_DUMP_BLOCK").unwrap());
-    let out = std::env::var("HAETAE_DUMP_OUT").unwrap();
-    let store: Arc<dyn BlockStore> = Arc::new(LocalStore::new(dir.parent().unwrap()).unwrap());
-    let b = BlockReader::open(store, dir.file_name().unwrap().to_str().unwrap()).unwrap();
-    let mut w = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
-    let mut cache = FrameCache::default();
-    for id in 0..b.num_series() as u64 {
-        let (labels, chunks) = b.series(id).unwrap();
-        let name = labels.get("__name__").unwrap_or("").to_string();
-        for c in &chunks {
-            let mut got = Vec::new();
-            b.read_chunk(c, &mut cache, i64::MIN, i64::MAX, &mut got).unwrap();
-            w.write_all(&(name.len() as u32).to_le_bytes()).unwrap();
-            w.write_all(name.as_bytes()).unwrap();
-            w.write_all(&(got.len() as u32).to_le_bytes()).unwrap();
-            for s in got {
-                w.write_all(&s.t.to_le_bytes()).unwrap();
-                w.write_all(&s.v.to_bits().to_le_bytes()).unwrap();
-            }
-        }
-    }
-}
-
 #[test]
 fn each_chunk_window_has_its_own_frames_and_reads_back() {
     let dir = tempfile::tempdir().unwrap();
