@@ -566,11 +566,21 @@ fn report(enc: &Encoded, outcomes: &[Outcome]) -> String {
             }
         }
         let per = h.rss_per_series(enc.series);
-        let _ = writeln!(
-            s,
-            "  peak RSS/series <= 1 KiB:              {per:.0} B {}",
-            verdict(per <= 1024.0)
-        );
+        if enc.series >= 500_000 {
+            let _ = writeln!(
+                s,
+                "  peak RSS/series <= 1 KiB:              {per:.0} B {}",
+                verdict(per <= 1024.0)
+            );
+        } else {
+            // The process's fixed memory dominates a per-series figure of a few
+            // thousand series; the goal is about a million (`scripts/bench restart`).
+            let _ = writeln!(
+                s,
+                "  peak RSS/series <= 1 KiB:              {per:.0} B (not judged below 500k series: \
+                 fixed process memory dominates; see `scripts/bench restart`, 1M series)"
+            );
+        }
     }
     let _ = writeln!(
         s,
