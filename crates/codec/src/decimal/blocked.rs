@@ -222,11 +222,7 @@ pub(super) fn write(items: &[i64], plan: &Plan, out: &mut Vec<u8>) {
                 }
             }
             Layout::DenseFromMin => {
-                let s = min_shift(group.width);
-                w.write_bits(
-                    group.min.wrapping_sub(plan.base) as u64 >> s,
-                    plan.width.saturating_sub(s),
-                );
+                write_group_min(&mut w, group, plan);
                 for &x in g {
                     w.write_bits(x.wrapping_sub(group.min) as u64, group.width);
                 }
@@ -237,11 +233,7 @@ pub(super) fn write(items: &[i64], plan: &Plan, out: &mut Vec<u8>) {
                 }
             }
             Layout::DenseRange => {
-                let s = min_shift(group.width);
-                w.write_bits(
-                    group.min.wrapping_sub(plan.base) as u64 >> s,
-                    plan.width.saturating_sub(s),
-                );
+                write_group_min(&mut w, group, plan);
                 let max = g.iter().map(|&x| x.wrapping_sub(group.min) as u64).max().unwrap_or(0);
                 write_range_coded(
                     &mut w,
@@ -252,6 +244,24 @@ pub(super) fn write(items: &[i64], plan: &Plan, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// Writes the truncated minimum of a group laid out from its minimum
+/// ([`Layout::DenseFromMin`], [`Layout::DenseRange`]), at the chunk's width less
+/// the bits [`min_shift`] leaves out.
+fn write_group_min(w: &mut BitWriter<'_>, group: &Group, plan: &Plan) {
+    let s = min_shift(group.width);
+    w.write_bits(
+        group.min.wrapping_sub(plan.base) as u64 >> s,
+        plan.width.saturating_sub(s),
+    );
+}
+
+/// Reads what [`write_group_min`] wrote, for a group of item width `w` in a
+/// chunk of base `base` and width `width`.
+fn read_group_min(r: &mut BitReader<'_>, base: i64, width: u32, w: u32) -> Result<i64, DecodeError> {
+    let s = min_shift(w);
+    Ok(base.wrapping_add((r.read_bits(width.saturating_sub(s))? << s) as i64))
 }
 
 /// Writes the range's top bits and `xs` (each at most `max`) in the truncated
@@ -347,16 +357,14 @@ pub(super) fn read(
                 }
             }
         } else if layout == Layout::DenseRange as u64 {
-            let s = min_shift(w);
-            let min = base.wrapping_add((r.read_bits(width.saturating_sub(s))? << s) as i64);
+            let min = read_group_min(&mut r, base, width, w)?;
             let (k, u) = read_range_code(&mut r, w)?;
             for _ in 0..n {
                 emit(min.wrapping_add(read_range_coded(&mut r, k, u)? as i64));
             }
         } else {
             let min = if layout == Layout::DenseFromMin as u64 {
-                let s = min_shift(w);
-                base.wrapping_add((r.read_bits(width.saturating_sub(s))? << s) as i64)
+                read_group_min(&mut r, base, width, w)?
             } else {
                 base
             };
