@@ -88,6 +88,17 @@ impl<S> LenientStream<S> {
         }
     }
 
+    /// Moves as many `pending` bytes into `buf` as fit.
+    fn drain_pending(&mut self, buf: &mut ReadBuf<'_>) {
+        let n = buf.remaining().min(self.pending.len() - self.pending_pos);
+        buf.put_slice(&self.pending[self.pending_pos..self.pending_pos + n]);
+        self.pending_pos += n;
+        if self.pending_pos == self.pending.len() {
+            self.pending.clear();
+            self.pending_pos = 0;
+        }
+    }
+
     /// Advances the state machine over the bytes at the start of `input`
     /// that need no rewriting; returns how many were consumed. Stops before a
     /// byte that must be expanded.
@@ -249,13 +260,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for LenientStream<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.pending_pos < this.pending.len() {
-            let n = buf.remaining().min(this.pending.len() - this.pending_pos);
-            buf.put_slice(&this.pending[this.pending_pos..this.pending_pos + n]);
-            this.pending_pos += n;
-            if this.pending_pos == this.pending.len() {
-                this.pending.clear();
-                this.pending_pos = 0;
-            }
+            this.drain_pending(buf);
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
@@ -276,13 +281,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for LenientStream<S> {
             this.rewrite_into_pending(&rest);
             if clean == 0 {
                 // Hand out some rewritten bytes now: an empty read means EOF.
-                let n = buf.remaining().min(this.pending.len());
-                buf.put_slice(&this.pending[..n]);
-                this.pending_pos = n;
-                if this.pending_pos == this.pending.len() {
-                    this.pending.clear();
-                    this.pending_pos = 0;
-                }
+                this.drain_pending(buf);
             }
         }
         Poll::Ready(Ok(()))
@@ -323,8 +322,12 @@ mod tests {
     /// Reads `input`, delivered in pieces of `piece` bytes, through a
     /// [`LenientStream`] with a reader buffer of `read_buf` bytes.
     async fn through(input: &[u8], piece: usize, read_buf: usize) -> Vec<u8> {
-        let mut builder = tokio_test_reader(input, piece);
-        let mut stream = LenientStream::new(&mut builder);
+        let mut reader = PieceReader {
+            data: input.to_vec(),
+            pos: 0,
+            piece,
+        };
+        let mut stream = LenientStream::new(&mut reader);
         let mut out = Vec::new();
         let mut buf = vec![0u8; read_buf];
         loop {
@@ -336,15 +339,7 @@ mod tests {
         }
     }
 
-    /// A reader that returns `input` in pieces of at most `piece` bytes.
-    fn tokio_test_reader(input: &[u8], piece: usize) -> PieceReader {
-        PieceReader {
-            data: input.to_vec(),
-            pos: 0,
-            piece,
-        }
-    }
-
+    /// A reader that returns `data` in pieces of at most `piece` bytes.
     struct PieceReader {
         data: Vec<u8>,
         pos: usize,
