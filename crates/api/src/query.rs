@@ -378,35 +378,69 @@ struct Timings {
 /// Writes a millisecond timestamp as Prometheus does: Unix seconds with the
 /// milliseconds as a fraction, omitted when zero (`1435781451.781`, `1435781451`).
 pub(crate) fn write_timestamp(out: &mut String, t: i64) {
-    // Digits right to left into a stack buffer, appended at once (matrix
-    // results write one timestamp per point).
-    let mut buf = [0u8; 24];
-    let mut i = buf.len();
+    if t < 0 {
+        out.push('-');
+    }
     let abs = t.unsigned_abs();
+    out.push_str(itoa::Buffer::new().format(abs / 1000));
     let fraction = abs % 1000;
     if fraction != 0 {
-        for d in [fraction % 10, fraction / 10 % 10, fraction / 100] {
-            i -= 1;
-            buf[i] = b'0' + d as u8;
-        }
-        i -= 1;
-        buf[i] = b'.';
-    }
-    let mut secs = abs / 1000;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (secs % 10) as u8;
-        secs /= 10;
-        if secs == 0 {
-            break;
+        // Three digits, trailing zeros kept (`.500`), as Prometheus writes them.
+        let digit = |d: u64| char::from(b'0' + (d % 10) as u8);
+        for c in ['.', digit(fraction / 100), digit(fraction / 10), digit(fraction)] {
+            out.push(c);
         }
     }
-    if t < 0 {
-        i -= 1;
-        buf[i] = b'-';
+}
+
+/// The rendered timestamps of the last series written, reused for the next
+/// ones: the series of a range query share the step times, so most points'
+/// timestamps are copied instead of formatted again. Found by walking both
+/// in time order, as points are sorted.
+#[derive(Default)]
+struct TimestampMemo {
+    times: Vec<i64>,
+    /// End of each time's text in `text` (the start is the previous end).
+    ends: Vec<usize>,
+    text: String,
+}
+
+impl TimestampMemo {
+    /// Writes a series' points, then keeps its timestamps if it had any the
+    /// memo did not.
+    fn write_points(&mut self, out: &mut String, samples: &[model::Sample]) {
+        let mut cursor = 0;
+        let mut missed = false;
+        for (j, p) in samples.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            while cursor < self.times.len() && self.times[cursor] < p.t {
+                cursor += 1;
+            }
+            if self.times.get(cursor) == Some(&p.t) {
+                let start = if cursor == 0 { 0 } else { self.ends[cursor - 1] };
+                out.push_str(&self.text[start..self.ends[cursor]]);
+            } else {
+                write_timestamp(out, p.t);
+                missed = true;
+            }
+            out.push_str(",\"");
+            promql::write_value_f64(out, p.v);
+            out.push_str("\"]");
+        }
+        if missed {
+            self.times.clear();
+            self.ends.clear();
+            self.text.clear();
+            for p in samples {
+                write_timestamp(&mut self.text, p.t);
+                self.times.push(p.t);
+                self.ends.push(self.text.len());
+            }
+        }
     }
-    // ASCII digits, a point and a sign: always UTF-8.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 fn write_json_str(out: &mut String, s: &str) {
@@ -487,18 +521,14 @@ fn render_success(out: &QueryOutput, timings: Option<&Timings>) -> String {
         }
         Value::Matrix(series) => {
             s.push_str("matrix\",\"result\":[");
+            let mut memo = TimestampMemo::default();
             for (i, one) in series.iter().enumerate() {
                 if i > 0 {
                     s.push(',');
                 }
                 write_metric(&mut s, &one.labels);
                 s.push_str(",\"values\":[");
-                for (j, p) in one.samples.iter().enumerate() {
-                    if j > 0 {
-                        s.push(',');
-                    }
-                    write_point(&mut s, p.t, p.v);
-                }
+                memo.write_points(&mut s, &one.samples);
                 s.push_str("]}");
             }
             s.push(']');
@@ -645,6 +675,47 @@ mod tests {
         for body in [vector, matrix, scalar, string] {
             assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok(), "{body}");
         }
+    }
+
+    #[test]
+    fn matrix_timestamps_reused_across_series_match_fresh_ones() {
+        // Series on a shared grid, on shifted and partial grids, and out of
+        // step: every point must read as if formatted on its own.
+        let grids: [Vec<i64>; 6] = [
+            (0..50).map(|i| 1_000_000 + i * 15_000).collect(),
+            (0..50).map(|i| 1_000_000 + i * 15_000).collect(),
+            (10..30).map(|i| 1_000_000 + i * 15_000).collect(),
+            (0..70).map(|i| 999_500 + i * 7_500).collect(),
+            vec![-1_500, 0, 1, 1_000_000],
+            (0..50).map(|i| 1_000_000 + i * 15_000).filter(|t| t % 2 == 0).collect(),
+        ];
+        let series: Vec<storage_api::Series> = grids
+            .iter()
+            .enumerate()
+            .map(|(i, ts)| storage_api::Series {
+                labels: model::Labels::from_pairs(&[("i", i.to_string())]),
+                samples: ts.iter().map(|&t| model::Sample::new(t, t as f64 / 7.0)).collect(),
+            })
+            .collect();
+        let mut expected = String::new();
+        for one in &series {
+            let points: Vec<String> = one
+                .samples
+                .iter()
+                .map(|p| {
+                    let mut s = String::new();
+                    write_point(&mut s, p.t, p.v);
+                    s
+                })
+                .collect();
+            expected.push_str(&points.join(","));
+        }
+        let mut memo = TimestampMemo::default();
+        let mut got = String::new();
+        for one in &series {
+            memo.write_points(&mut got, &one.samples);
+        }
+        assert_eq!(got, expected);
     }
 
     #[test]

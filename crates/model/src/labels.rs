@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// The label that carries the metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -30,13 +31,22 @@ impl Label {
 ///
 /// Invariant: names are sorted ascending, unique, and no value is empty
 /// (an empty value means the label is absent, as in Prometheus).
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+///
+/// Immutable and shared: a clone is a reference count increment, so query
+/// evaluation can hand the same set from storage to every step's result.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Labels(Arc<[Label]>);
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels::empty()
+    }
+}
 
 impl Labels {
     /// The empty label set.
-    pub const fn empty() -> Self {
-        Labels(Vec::new())
+    pub fn empty() -> Self {
+        Labels(Arc::from(Vec::new()))
     }
 
     /// Builds a label set from labels in any order. Labels with empty values
@@ -53,7 +63,7 @@ impl Labels {
                 _ => out.push(l),
             }
         }
-        Labels(out)
+        Labels(Arc::from(out))
     }
 
     /// Builds a label set from `(name, value)` pairs.
@@ -65,7 +75,7 @@ impl Labels {
     pub fn from_sorted(labels: Vec<Label>) -> Self {
         debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
         debug_assert!(labels.iter().all(|l| !l.value.is_empty()));
-        Labels(labels)
+        Labels(Arc::from(labels))
     }
 
     /// Checks labels as received from a client, before [`Labels::new`]
@@ -125,7 +135,7 @@ impl Labels {
 
     /// Consumes the set, returning the sorted labels.
     pub fn into_vec(self) -> Vec<Label> {
-        self.0
+        self.0.to_vec()
     }
 
     /// A copy without the metric name.
@@ -140,7 +150,8 @@ impl Labels {
                 .iter()
                 .filter(|l| !names.iter().any(|n| n.as_ref() == l.name))
                 .cloned()
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
         )
     }
 
@@ -151,20 +162,21 @@ impl Labels {
                 .iter()
                 .filter(|l| names.iter().any(|n| n.as_ref() == l.name))
                 .cloned()
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
         )
     }
 
     /// A builder that starts from this set.
     pub fn builder(&self) -> LabelsBuilder {
-        LabelsBuilder { labels: self.0.clone() }
+        LabelsBuilder { labels: self.0.to_vec() }
     }
 
     /// A stable 64-bit hash of the label set (FNV-1a over names and values,
     /// with separators), equal for equal sets within and across processes.
     pub fn stable_hash(&self) -> u64 {
         let mut h = Fnv64::default();
-        for l in &self.0 {
+        for l in self.0.iter() {
             h.write(l.name.as_bytes());
             h.write_u8(0xff);
             h.write(l.value.as_bytes());

@@ -195,6 +195,25 @@ impl AdminHandler for Admin {
             );
             w.sample("haetae_tsdb_wal_fsync_duration_seconds_count", &[("tenant", t)], count);
         }
+        let frames = self.storage.options().frame_cache.stats();
+        w.single(
+            "haetae_tsdb_frame_cache_hits_total",
+            "counter",
+            "Block frames queries found decompressed in the frame cache.",
+            frames.hits as f64,
+        );
+        w.single(
+            "haetae_tsdb_frame_cache_misses_total",
+            "counter",
+            "Block frames queries read and decompressed.",
+            frames.misses as f64,
+        );
+        w.single(
+            "haetae_tsdb_frame_cache_bytes",
+            "gauge",
+            "Decompressed bytes held by the frame cache.",
+            frames.bytes as f64,
+        );
         if let Some(cpu) = crate::process::cpu_seconds() {
             w.single(
                 "process_cpu_seconds_total",

@@ -16,6 +16,7 @@
 //!     wal_fsync: periodic           # always | periodic | never
 //!     wal_fsync_interval: 1s
 //!     wal_segment_size: 128MiB
+//!     frame_cache_size: 64MiB       # decompressed block data kept for queries; 0 disables
 //! limits:
 //!   remote_write:
 //!     max_body_bytes: 32MiB
@@ -182,6 +183,9 @@ pub struct TsdbConfig {
     /// WAL segment size in bytes.
     #[serde(default = "default_segment", deserialize_with = "de_bytes")]
     pub wal_segment_size: u64,
+    /// Bytes of decompressed block frames kept for queries; 0 disables.
+    #[serde(default = "default_frame_cache", deserialize_with = "de_bytes")]
+    pub frame_cache_size: u64,
 }
 
 impl Default for TsdbConfig {
@@ -196,6 +200,7 @@ impl Default for TsdbConfig {
             wal_fsync: default_fsync(),
             wal_fsync_interval: default_fsync_interval(),
             wal_segment_size: default_segment(),
+            frame_cache_size: default_frame_cache(),
         }
     }
 }
@@ -220,6 +225,10 @@ fn default_fsync_interval() -> Duration {
 }
 fn default_segment() -> u64 {
     128 << 20
+}
+
+fn default_frame_cache() -> u64 {
+    tsdb::DEFAULT_FRAME_CACHE_BYTES as u64
 }
 
 /// `limits:`
@@ -495,6 +504,9 @@ impl Config {
                 segment_size: t.wal_segment_size,
                 fsync,
             },
+            frame_cache: std::sync::Arc::new(tsdb::SharedFrameCache::new(
+                usize::try_from(t.frame_cache_size).unwrap_or(usize::MAX),
+            )),
             ..tsdb::DbOptions::default()
         }
     }

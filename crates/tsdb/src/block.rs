@@ -6,6 +6,7 @@
 //! Blocks are written once by [`writer::BlockWriter`] and never modified; a
 //! deletion or a compaction writes a new block and removes the old ones.
 
+pub(crate) mod frame_cache;
 pub(crate) mod index_file;
 pub(crate) mod reader;
 pub(crate) mod writer;

@@ -39,6 +39,10 @@ pub struct DbOptions {
     pub max_series: usize,
     /// WAL segment size and fsync policy.
     pub wal: WalOptions,
+    /// Decompressed block frames kept for queries. Clones of these options
+    /// share it, so one cache serves every tenant of a [`crate::Storage`].
+    /// Default: [`crate::DEFAULT_FRAME_CACHE_BYTES`].
+    pub frame_cache: Arc<crate::SharedFrameCache>,
 }
 
 impl Default for DbOptions {
@@ -51,6 +55,7 @@ impl Default for DbOptions {
             retention_bytes: 0,
             max_series: 0,
             wal: WalOptions::default(),
+            frame_cache: Arc::new(crate::SharedFrameCache::new(crate::DEFAULT_FRAME_CACHE_BYTES)),
         }
     }
 }

@@ -28,6 +28,7 @@ mod replay;
 mod storage;
 pub mod store;
 
+pub use block::frame_cache::{FrameCacheStats, SharedFrameCache, DEFAULT_FRAME_CACHE_BYTES};
 pub use block::reader::BlockReader;
 pub use block::BlockMeta;
 pub use db::{Db, DbOptions, DbStats, HeadStats};

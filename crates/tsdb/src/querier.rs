@@ -182,7 +182,10 @@ impl DbQuerier {
         // samples against the limit, and the sum is checked once they are done.
         let decode = |part: Vec<(Labels, Sources)>| -> Result<Vec<(Series, usize)>, StorageError> {
             let mut total = 0usize;
-            let mut caches: Vec<FrameCache> = blocks.iter().map(|_| FrameCache::default()).collect();
+            let mut caches: Vec<FrameCache> = blocks
+                .iter()
+                .map(|_| FrameCache::with_shared(&self.db.opts.frame_cache))
+                .collect();
             let mut out = Vec::with_capacity(part.len());
             for (labels, src) in part {
                 let capacity = src

@@ -7,6 +7,7 @@
 //! so an open block costs page cache, not heap, per series.
 //! Chunk frames are read on demand through the [`BlockStore`].
 
+use super::frame_cache::{next_reader_id, SharedFrameCache};
 use super::index_file::IndexData;
 use super::writer::INDEX_MAGIC;
 use super::{BlockMeta, FORMAT_VERSION, OLDEST_READABLE_VERSION};
@@ -55,6 +56,8 @@ pub struct BlockReader {
     /// deleted when the last reference goes, so that a querier that took
     /// the block before can still read it.
     doomed: AtomicBool,
+    /// Process-unique: names this reader's frames in a [`SharedFrameCache`].
+    cache_id: u64,
 }
 
 fn corrupt(dir: &str, file: &str, reason: impl std::fmt::Display) -> TsdbError {
@@ -177,6 +180,7 @@ impl BlockReader {
             series_start: toc[1],
             postings_start: toc[2],
             doomed: AtomicBool::new(false),
+            cache_id: next_reader_id(),
         })
     }
 
@@ -269,11 +273,24 @@ impl BlockReader {
         let e = |e: DecodeError| corrupt(&self.dir, "index", e);
         let nl = r.uvarint().map_err(e)? as usize;
         let mut labels = Vec::with_capacity(nl.min(64));
+        // Symbols are sorted, so the writer's label order (by name) shows as
+        // ascending name symbols; then the set needs no sorting.
+        let mut in_order = true;
+        let mut prev_name: Option<u32> = None;
         for _ in 0..nl {
             let n = r.uvarint().map_err(e)? as u32;
             let v = r.uvarint().map_err(e)? as u32;
-            labels.push(Label::new(self.symbol(n)?, self.symbol(v)?));
+            in_order &= prev_name.is_none_or(|p| p < n);
+            prev_name = Some(n);
+            let label = Label::new(self.symbol(n)?, self.symbol(v)?);
+            in_order &= !label.value.is_empty();
+            labels.push(label);
         }
+        let labels = if in_order {
+            Labels::from_sorted(labels)
+        } else {
+            Labels::new(labels)
+        };
         let nc = r.uvarint().map_err(e)? as usize;
         let mut chunks = Vec::with_capacity(nc.min(1024));
         let mut prev_max = 0i64;
@@ -299,7 +316,7 @@ impl BlockReader {
             });
             prev_max = max_t;
         }
-        Ok((Labels::new(labels), chunks))
+        Ok((labels, chunks))
     }
 
     /// Reads frame `i` into `raw` and decompresses it into `out`.
@@ -341,10 +358,24 @@ impl BlockReader {
                         .min_by_key(|(_, s)| s.used)
                         .map_or(0, |(i, _)| i)
                 };
-                let s = &mut cache.slots[i];
+                let FrameCache { slots, raw, shared, .. } = &mut *cache;
+                let s = &mut slots[i];
                 // Cleared first: a failed read leaves no frame cached.
                 s.frame = None;
-                self.read_frame(c.frame, &mut cache.raw, &mut s.buf)?;
+                s.buf = match shared.as_deref().and_then(|sh| sh.get(self.cache_id, c.frame)) {
+                    Some(frame) => frame,
+                    None => {
+                        // Without a shared cache, the slot's old buffer is
+                        // reused when nothing else holds it.
+                        let mut buf = Arc::try_unwrap(std::mem::take(&mut s.buf)).unwrap_or_default();
+                        self.read_frame(c.frame, raw, &mut buf)?;
+                        let buf = Arc::new(buf);
+                        if let Some(sh) = shared {
+                            sh.insert(self.cache_id, c.frame, Arc::clone(&buf));
+                        }
+                        buf
+                    }
+                };
                 s.frame = Some(c.frame);
                 i
             }
@@ -443,11 +474,15 @@ const MAX_CACHED_FRAMES: usize = 16;
 /// Keeps the most recently decompressed frames of one block for one reader:
 /// series are read in index order, neighbours share frames, and each chunk
 /// window of a series is in its own frame, so holding the last frame of
-/// every window decompresses each frame once. The least recently used
-/// frame's buffer is reused.
+/// every window decompresses each frame once. Frames not held are looked up
+/// in the [`SharedFrameCache`], if any, before they are read and
+/// decompressed (and then added to it). Without a shared cache, the least
+/// recently used frame's buffer is reused.
 #[derive(Default)]
 pub(crate) struct FrameCache {
     slots: Vec<CachedFrame>,
+    /// Frames recently decompressed by any query (none for whole-block reads).
+    shared: Option<Arc<SharedFrameCache>>,
     /// Counts reads, for least-recently-used eviction.
     clock: u64,
     /// The compressed bytes of the last frame read.
@@ -456,11 +491,21 @@ pub(crate) struct FrameCache {
     scratch: Vec<Sample>,
 }
 
+impl FrameCache {
+    /// A cache that also looks in, and adds to, `shared` (unless disabled).
+    pub(crate) fn with_shared(shared: &Arc<SharedFrameCache>) -> Self {
+        FrameCache {
+            shared: shared.is_enabled().then(|| Arc::clone(shared)),
+            ..FrameCache::default()
+        }
+    }
+}
+
 #[derive(Default)]
 struct CachedFrame {
     /// The index of the frame held in `buf`.
     frame: Option<usize>,
-    buf: Vec<u8>,
+    buf: Arc<Vec<u8>>,
     /// [`FrameCache::clock`] when last read.
     used: u64,
 }
