@@ -169,7 +169,9 @@ impl Labels {
 
     /// A builder that starts from this set.
     pub fn builder(&self) -> LabelsBuilder {
-        LabelsBuilder { labels: self.0.to_vec() }
+        LabelsBuilder {
+            labels: self.0.to_vec(),
+        }
     }
 
     /// A stable 64-bit hash of the label set (FNV-1a over names and values,

@@ -185,9 +185,12 @@ mod tests {
     #[test]
     fn evicts_least_recently_used_within_budget() {
         // One shard's budget is 1000 bytes; frames of 400 bytes of one reader
-        // that land in the same shard (frame numbers 8 apart share a shard).
+        // that land in the same shard.
         let c = SharedFrameCache::new(1000 * SHARDS);
-        let same_shard: Vec<usize> = (0..1000).filter(|f| c.shard((9, *f)) as *const _ == c.shard((9, 0)) as *const _).take(3).collect();
+        let same_shard: Vec<usize> = (0..1000)
+            .filter(|f| std::ptr::eq(c.shard((9, *f)), c.shard((9, 0))))
+            .take(3)
+            .collect();
         let [a, b, d] = [same_shard[0], same_shard[1], same_shard[2]];
         c.insert(9, a, frame(400, 1));
         c.insert(9, b, frame(400, 2));
