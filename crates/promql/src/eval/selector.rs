@@ -179,35 +179,53 @@ impl Evaluator<'_> {
     /// The range vector of `ms` at `t`: per series, the samples in
     /// `(t - range, t]` without staleness markers; series without samples are left out.
     pub(crate) fn eval_matrix_selector(&mut self, ms: &MatrixSelector, t: i64) -> Result<Vec<RangeSeries>, QueryError> {
+        let mut out = Vec::new();
+        self.for_each_window(ms, t, |labels, points| {
+            out.push(RangeSeries {
+                labels: labels.clone(),
+                points: points.to_vec(),
+                drop_name: false,
+            });
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each series' samples of the range vector of `ms` at
+    /// `t` (see [`Self::eval_matrix_selector`]), borrowed from the loaded
+    /// data where no staleness marker has to be dropped, and counts them
+    /// against the sample limit.
+    pub(crate) fn for_each_window(
+        &mut self,
+        ms: &MatrixSelector,
+        t: i64,
+        mut f: impl FnMut(&model::Labels, &[model::Sample]),
+    ) -> Result<(), QueryError> {
         let reft = self.reference_time(&ms.vs.at, offset_ms(&ms.vs.offset), t);
         let mint = reft.saturating_sub(duration_ms(&ms.range));
-        let mut out = Vec::new();
         let mut n = 0;
+        let mut without_stale: Vec<model::Sample> = Vec::new();
         if let Some(series) = self.data.get(&key(&ms.vs)) {
             for s in series {
                 let lo = s.samples.partition_point(|p| p.t <= mint);
                 let hi = s.samples.partition_point(|p| p.t <= reft);
-                if lo >= hi {
+                let Some(window) = s.samples.get(lo..hi) else {
                     continue;
-                }
-                let points: Vec<model::Sample> = s.samples[lo..hi]
-                    .iter()
-                    .copied()
-                    .filter(|p| !is_stale_nan(p.v))
-                    .collect();
+                };
+                let points = if window.iter().any(|p| is_stale_nan(p.v)) {
+                    without_stale.clear();
+                    without_stale.extend(window.iter().copied().filter(|p| !is_stale_nan(p.v)));
+                    &without_stale[..]
+                } else {
+                    window
+                };
                 if points.is_empty() {
                     continue;
                 }
                 n += points.len();
-                out.push(RangeSeries {
-                    labels: s.labels.clone(),
-                    points,
-                    drop_name: false,
-                });
+                f(&s.labels, points);
             }
         }
-        self.add_samples(n)?;
-        Ok(out)
+        self.add_samples(n)
     }
 
     /// Evaluates the inner expression of a subquery at its steps in

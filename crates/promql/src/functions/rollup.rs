@@ -7,7 +7,7 @@
 //! returns at most one value; series without enough samples give nothing.
 
 use super::{kahan_sum_inc, quantile};
-use crate::eval::{duration_ms, offset_ms, EvalValue, Evaluator, InstantSample, RangeSeries};
+use crate::eval::{duration_ms, offset_ms, EvalValue, Evaluator, InstantSample};
 use crate::QueryError;
 use model::Sample;
 use promql_parser::parser::{Call, Expr};
@@ -84,9 +84,8 @@ impl Evaluator<'_> {
             }
         }
         let window = self.window_of(arg, t);
-        let matrix = self.eval_matrix(arg, t)?;
         if name == "absent_over_time" {
-            if !matrix.is_empty() {
+            if !self.eval_matrix(arg, t)?.is_empty() {
                 return Ok(Some(EvalValue::Vector(Vec::new())));
             }
             let labels = crate::functions::transform::absent_labels(arg);
@@ -130,24 +129,40 @@ impl Evaluator<'_> {
             _ => {}
         }
         let keep_name = matches!(name, "first_over_time" | "last_over_time");
-        let mut out = Vec::with_capacity(matrix.len());
-        for series in matrix {
-            let RangeSeries { labels, points, .. } = series;
-            let v = rollup_value(name, &points, window, t, &params);
+        let mut out = Vec::new();
+        // Metric names that do not look like counters, for the info
+        // annotation that rate-like functions give (one per name).
+        let mut not_counters: Vec<String> = Vec::new();
+        let mut one = |labels: &model::Labels, points: &[Sample]| {
+            let v = rollup_value(name, points, window, t, &params);
             if points.len() >= 2 {
-                if let Some(metric) = not_counter_name(name, &labels) {
-                    let pos = self.arg_position(call, 0);
-                    self.annotations.info(&not_counter_message(metric), pos);
+                if let Some(metric) = not_counter_name(name, labels) {
+                    if !not_counters.iter().any(|m| m == metric) {
+                        not_counters.push(metric.to_string());
+                    }
                 }
             }
             if let Some(v) = v {
                 out.push(InstantSample {
-                    labels,
+                    labels: labels.clone(),
                     t,
                     v,
                     drop_name: !keep_name,
                 });
             }
+        };
+        match unwrap_parens(arg) {
+            // Straight from the loaded samples, without copying windows.
+            Expr::MatrixSelector(ms) => self.for_each_window(ms, t, &mut one)?,
+            _ => {
+                for series in self.eval_matrix(arg, t)? {
+                    one(&series.labels, &series.points);
+                }
+            }
+        }
+        for metric in not_counters {
+            let pos = self.arg_position(call, 0);
+            self.annotations.info(&not_counter_message(&metric), pos);
         }
         Ok(Some(EvalValue::Vector(out)))
     }
