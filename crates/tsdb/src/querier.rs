@@ -9,6 +9,7 @@ use crate::postings::{select_postings, PostingsSource};
 use crate::TsdbError;
 use model::{Labels, Matcher, Sample};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use storage_api::{Querier, SelectHints, Series, StorageError};
 
@@ -178,10 +179,11 @@ impl DbQuerier {
                 merged.into_iter().collect()
             }
         };
-        // Decoded in parts on several threads when large; each part counts its
-        // samples against the limit, and the sum is checked once they are done.
-        let decode = |part: Vec<(Labels, Sources)>| -> Result<Vec<(Series, usize)>, StorageError> {
-            let mut total = 0usize;
+        // Decoded in parts on several threads when large. Every part adds the
+        // samples it loads to one count, checked against the limit after each
+        // series, so all parts together stop once the limit is passed.
+        let loaded_total = AtomicUsize::new(0);
+        let decode = |part: Vec<(Labels, Sources)>| -> Result<Vec<Series>, StorageError> {
             let mut caches: Vec<FrameCache> = blocks
                 .iter()
                 .map(|_| FrameCache::with_shared(&self.db.opts.frame_cache))
@@ -202,7 +204,7 @@ impl DbQuerier {
                 }
                 samples.extend_from_slice(&src.head);
                 let loaded = samples.len();
-                total += loaded;
+                let total = loaded_total.fetch_add(loaded, Ordering::Relaxed).saturating_add(loaded);
                 if let Some(limit) = hints.max_samples {
                     if total > limit {
                         return Err(StorageError::TooManySamples { limit });
@@ -215,19 +217,12 @@ impl DbQuerier {
                 }
                 self.apply_tombstones(&labels, &mut samples);
                 if !samples.is_empty() {
-                    out.push((Series { labels, samples }, loaded));
+                    out.push(Series { labels, samples });
                 }
             }
             Ok(out)
         };
-        let decoded = in_parallel(sources, decode)?;
-        if let Some(limit) = hints.max_samples {
-            if decoded.iter().map(|(_, n)| n).sum::<usize>() > limit {
-                return Err(StorageError::TooManySamples { limit });
-            }
-        }
-        let out: Vec<Series> = decoded.into_iter().map(|(s, _)| s).collect();
-        Ok(out)
+        in_parallel(sources, decode)
     }
 
     fn series_inner(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<BTreeSet<Labels>, TsdbError> {

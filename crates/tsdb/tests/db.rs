@@ -312,3 +312,30 @@ fn head_stats_count_series_pairs_and_chunks() {
     assert_eq!(db.head_stats(1).num_chunks, 5);
     assert_eq!(db.head_stats(1).series_count_by_label_value_pair.len(), 1);
 }
+
+#[test]
+fn sample_limit_counts_all_parallel_parts_together() {
+    // 2,000 series read from a block are decoded in several parts; the limit
+    // applies to their sum, and exactly at the limit the select succeeds.
+    let dir = tempfile::tempdir().unwrap();
+    let base = (now() - 3 * 3600 * 1000) / 1000 * 1000;
+    let db = open(dir.path(), DbOptions::default());
+    write(&db, 2000, base, base + 9 * 15_000, 15_000);
+    db.flush().unwrap();
+    assert!(!db.blocks().is_empty(), "the flush wrote a block");
+    let all = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
+    let hints = |limit| SelectHints {
+        start: base,
+        end: base + 3600 * 1000,
+        max_samples: Some(limit),
+    };
+    let q = tsdb_querier(&db);
+    assert_eq!(q.select(&all, &hints(20_000)).unwrap().len(), 2000);
+    for limit in [19_999, 12_000, 5_001] {
+        let err = q.select(&all, &hints(limit)).unwrap_err();
+        assert!(
+            matches!(err, storage_api::StorageError::TooManySamples { limit: l } if l == limit),
+            "{err}"
+        );
+    }
+}
