@@ -170,6 +170,47 @@ impl<'a> BitReader<'a> {
         Ok(result)
     }
 
+    /// Moves past `nbits` bits without reading them; an error (and no move) when fewer remain.
+    #[inline]
+    pub fn skip_bits(&mut self, nbits: usize) -> Result<(), DecodeError> {
+        if nbits > self.data.len() * 8 - self.pos {
+            return Err(self.eof());
+        }
+        self.pos += nbits;
+        Ok(())
+    }
+
+    /// Reads `count` fields of `nbits` (1..=56) bits and returns their wrapping sum:
+    /// what `count` calls of [`BitReader::read_bits`] would add up to, with one load
+    /// for as many fields as 64 bits hold.
+    pub fn sum_bits(&mut self, count: usize, nbits: u32) -> Result<u64, DecodeError> {
+        debug_assert!((1..=56).contains(&nbits));
+        let bits = count.saturating_mul(nbits as usize);
+        if bits > self.data.len() * 8 - self.pos {
+            return Err(self.eof());
+        }
+        let end = self.pos + bits;
+        let mut sum = 0u64;
+        while self.pos < end {
+            let byte_idx = self.pos >> 3;
+            let offset = (self.pos & 7) as u32;
+            let Some(chunk) = self.data.get(byte_idx..byte_idx + 8) else {
+                // The last bytes: one field at a time.
+                sum = sum.wrapping_add(self.read_bits(nbits)?);
+                continue;
+            };
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let word = u64::from_be_bytes(word) << offset;
+            let fields = ((64 - offset) / nbits).min(((end - self.pos) / nbits as usize) as u32);
+            for k in 0..fields {
+                sum = sum.wrapping_add((word << (k * nbits)) >> (64 - nbits));
+            }
+            self.pos += (fields * nbits) as usize;
+        }
+        Ok(sum)
+    }
+
     /// Reads one value of a truncated binary code: `k - 1` bits `y`, which is the
     /// value when below `u`; otherwise one more bit `b` follows and the value is
     /// `2y + b - u`. `k` is 1..=57 and `u < 2^(k-1)`.
@@ -251,6 +292,31 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn sums_and_skips_what_reads_would_see(
+            lead in 0u32..16,
+            nbits in 1u32..=56,
+            values in proptest::collection::vec(any::<u64>(), 0..80),
+            tail in 0u32..16,
+        ) {
+            let mut out = Vec::new();
+            let mut w = BitWriter::new(&mut out);
+            w.write_bits(0x5A5A, lead);
+            for &v in &values {
+                w.write_bits(v & ((1 << nbits) - 1), nbits);
+            }
+            w.write_bits(0x3C3C, tail);
+            let want = values.iter().fold(0u64, |s, &v| s.wrapping_add(v & ((1 << nbits) - 1)));
+            let mut r = BitReader::new(&out);
+            r.skip_bits(lead as usize).unwrap();
+            let at = r.bit_position();
+            prop_assert!(r.sum_bits(values.len() + (out.len() * 8) / nbits as usize + 1, nbits).is_err());
+            prop_assert!(r.skip_bits(out.len() * 8 + 1).is_err());
+            prop_assert_eq!(r.bit_position(), at);
+            prop_assert_eq!(r.sum_bits(values.len(), nbits).unwrap(), want);
+            prop_assert_eq!(r.read_bits(tail).unwrap(), 0x3C3C & ((1 << tail) - 1));
+        }
+
         #[test]
         fn round_trip(fields in proptest::collection::vec((any::<u64>(), 0u32..=64), 0..40), split in 0usize..40) {
             let mut out = vec![0x5A];

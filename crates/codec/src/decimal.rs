@@ -32,12 +32,27 @@
 //! - the first byte of every chunk is a mode/version byte;
 //! - the encoder appends to the caller's buffer; the decoder reports how many bytes
 //!   it consumed, so chunks can be concatenated in one frame.
+//!
+//! Reading part of a chunk (an instant query needs the last 5 minutes of a 2-hour
+//! chunk): [`decode_chunk_range`] appends only the samples of a time range, and gives
+//! exactly what [`decode_chunk`] and a filter give, length and errors included. It
+//! still reads the chunk to its end, but converts and stores only the samples in range:
+//! - timestamps: with a constant interval, the indices `lo..hi` of the range are
+//!   computed; else the timestamps are decoded (cheap) and compared. Timestamps that
+//!   are not strictly ascending (never written by blocks, but encodable) make it
+//!   decode the whole chunk and filter;
+//! - values: mantissas packed at one fixed width are stepped over; [`blocked`] groups
+//!   before the range are only summed (deltas) or stepped over (mantissas: at a fixed
+//!   width without reading the items), groups after it stepped over; varint deltas and
+//!   XOR values are read but neither converted to floats nor stored; exceptions are
+//!   applied only in range.
 
 use crate::bitstream::{BitReader, BitWriter};
 use crate::varint::{put_uvarint, put_varint, read_uvarint, read_varint, uvarint_len, zigzag_encode};
 use crate::xor::{write_xor_value, XorValueState};
 use crate::DecodeError;
 use model::Sample;
+use std::ops::{Range, RangeInclusive};
 
 /// Format version written, stored in the high nibble of the mode byte. Version 3
 /// codes the items of sparse [`blocked`] groups like layout 3 does; version 2 did not.
@@ -518,7 +533,36 @@ pub fn decode_chunk(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, Decode
     result
 }
 
-fn decode_chunk_inner(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, DecodeError> {
+/// Decodes one chunk from the start of `bytes`, appending to `out` only its samples
+/// with `start <= t <= end`.
+///
+/// Gives the same samples, length and success as [`decode_chunk`] followed by that
+/// filter, for any bytes, but spends little on the samples outside the range (see
+/// the module doc). On error `out` is left as it was.
+pub fn decode_chunk_range(bytes: &[u8], start: i64, end: i64, out: &mut Vec<Sample>) -> Result<usize, DecodeError> {
+    let start_len = out.len();
+    let result = decode_range_inner(bytes, start..=end, out);
+    if result.is_err() {
+        out.truncate(start_len);
+    }
+    result
+}
+
+/// What the mode byte and the sample count of a chunk say.
+struct Header {
+    version: u8,
+    mode: u8,
+    encoding: ValueEncoding,
+    n: usize,
+}
+
+impl Header {
+    fn constant_interval(&self) -> bool {
+        self.mode & FLAG_CONSTANT_INTERVAL != 0
+    }
+}
+
+fn read_header(bytes: &[u8], pos: &mut usize) -> Result<Header, DecodeError> {
     let Some(&mode) = bytes.first() else {
         return Err(DecodeError::UnexpectedEof {
             what: "decimal chunk mode byte",
@@ -535,35 +579,68 @@ fn decode_chunk_inner(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, Deco
         2 => ValueEncoding::Xor,
         _ => ValueEncoding::DecimalPacked,
     };
-    let mut pos = 1;
-    let n = read_uvarint(bytes, &mut pos)?;
-    if n == 0 {
-        return Ok(pos);
-    }
+    *pos = 1;
+    let n = read_uvarint(bytes, pos)?;
     // Every value after the first takes at least one bit (version 1), or a group of
     // blocked values its header, so a count beyond that is corrupt; checking it bounds
-    // the allocation below by the input size.
-    let remaining_bits = (bytes.len() - pos) as u64 * 8;
+    // the allocations of the decoders by the input size.
+    let remaining_bits = (bytes.len() - *pos) as u64 * 8;
     let items_per_bit = if version == 1 { 1 } else { blocked::ITEMS_PER_HEADER_BIT };
-    if n - 1 > remaining_bits.saturating_mul(items_per_bit) {
+    if n > 0 && n - 1 > remaining_bits.saturating_mul(items_per_bit) {
         return Err(DecodeError::Corrupted {
             what: "decimal chunk sample count",
             offset: 1,
             reason: "more samples than the remaining bytes can hold",
         });
     }
-    let n = n as usize;
-    let base = out.len();
-    out.reserve(n);
-    decode_timestamps(bytes, &mut pos, n, mode & FLAG_CONSTANT_INTERVAL != 0, out)?;
-    let values = &mut out[base..];
-    match encoding {
-        ValueEncoding::Xor if version == 1 => decode_values_xor(bytes, &mut pos, values)?,
-        ValueEncoding::Xor => decode_values_float(bytes, &mut pos, values, version)?,
-        ValueEncoding::DecimalDelta | ValueEncoding::DecimalDeltaOfDelta | ValueEncoding::DecimalPacked => {
-            decode_values_decimal(bytes, &mut pos, values, encoding, mode & FLAG_SCALED != 0, version)?
-        }
+    Ok(Header {
+        version,
+        mode,
+        encoding,
+        n: n as usize,
+    })
+}
+
+fn decode_chunk_inner(bytes: &[u8], out: &mut Vec<Sample>) -> Result<usize, DecodeError> {
+    let mut pos = 0;
+    let header = read_header(bytes, &mut pos)?;
+    if header.n == 0 {
+        return Ok(pos);
     }
+    let base = out.len();
+    out.reserve(header.n);
+    decode_timestamps(bytes, &mut pos, header.n, header.constant_interval(), out)?;
+    let window = Window {
+        n: header.n,
+        lo: 0,
+        values: &mut out[base..],
+    };
+    decode_values(bytes, &mut pos, &header, window)?;
+    Ok(pos)
+}
+
+fn decode_range_inner(bytes: &[u8], range: RangeInclusive<i64>, out: &mut Vec<Sample>) -> Result<usize, DecodeError> {
+    let mut pos = 0;
+    let header = read_header(bytes, &mut pos)?;
+    if header.n == 0 {
+        return Ok(pos);
+    }
+    let base = out.len();
+    let ascending = decode_timestamps_in(bytes, &mut pos, header.n, header.constant_interval(), &range, out)?;
+    let Some(lo) = ascending else {
+        // The samples in range need not be one run: decode all, then filter.
+        out.truncate(base);
+        let mut all = Vec::new();
+        let len = decode_chunk_inner(bytes, &mut all)?;
+        out.extend(all.into_iter().filter(|s| range.contains(&s.t)));
+        return Ok(len);
+    };
+    let window = Window {
+        n: header.n,
+        lo,
+        values: &mut out[base..],
+    };
+    decode_values(bytes, &mut pos, &header, window)?;
     Ok(pos)
 }
 
@@ -592,10 +669,119 @@ fn decode_timestamps(
     Ok(())
 }
 
+/// Reads the `n` timestamps as [`decode_timestamps`] does, but appends to `out` (with
+/// value 0) only those in `range`. When the timestamps are strictly ascending, returns
+/// the index `lo` of the first sample appended (the appended ones are then samples
+/// `lo..lo + appended`); else `None`, having read only part of them.
+fn decode_timestamps_in(
+    bytes: &[u8],
+    pos: &mut usize,
+    n: usize,
+    constant: bool,
+    range: &RangeInclusive<i64>,
+    out: &mut Vec<Sample>,
+) -> Result<Option<usize>, DecodeError> {
+    let t0 = read_varint(bytes, pos)?;
+    let mut delta = if n > 1 { read_varint(bytes, pos)? } else { 0 };
+    if constant || n <= 2 {
+        if let Some((lo, hi)) = arithmetic_run(t0, delta, n, range) {
+            out.extend((lo..hi).map(|i| Sample {
+                t: t0 + i as i64 * delta,
+                v: 0.0,
+            }));
+            return Ok(Some(lo));
+        }
+    }
+    // Samples before the range; if the timestamps ascend, the index of the first in it.
+    let mut lo = 0;
+    let mut keep = |t: i64, out: &mut Vec<Sample>| {
+        if t < *range.start() {
+            lo += 1;
+        } else if t <= *range.end() {
+            out.push(Sample { t, v: 0.0 });
+        }
+    };
+    let mut t = t0;
+    keep(t, out);
+    for i in 1..n {
+        if i > 1 && !constant {
+            delta = delta.wrapping_add(read_varint(bytes, pos)?);
+        }
+        let next = t.wrapping_add(delta);
+        if next <= t {
+            return Ok(None);
+        }
+        t = next;
+        keep(t, out);
+    }
+    Ok(Some(lo))
+}
+
+/// For timestamps `t0 + i × delta`, `i` in `0..n`, that ascend without overflow (or
+/// one timestamp): the indices `lo..hi` of those in `range`.
+fn arithmetic_run(t0: i64, delta: i64, n: usize, range: &RangeInclusive<i64>) -> Option<(usize, usize)> {
+    let (t0, n) = (i128::from(t0), n as i128);
+    // One timestamp ascends with any step.
+    let delta = if n > 1 { i128::from(delta) } else { 1 };
+    if delta <= 0 || t0 + (n - 1) * delta > i128::from(i64::MAX) {
+        return None;
+    }
+    // How many of the timestamps lie below x: ⌈(x - t0) / delta⌉, clamped to 0..=n.
+    let below = |x: i128| (-(t0 - x).div_euclid(delta)).clamp(0, n) as usize;
+    let lo = below(i128::from(*range.start()));
+    let hi = below(i128::from(*range.end()) + 1).max(lo);
+    Some((lo, hi))
+}
+
+/// The samples whose values a decoder stores: `lo..lo + values.len()` of the
+/// chunk's `n` (all of them for [`decode_chunk`]). The decoders read every value's
+/// bits, to find the end of the chunk, but convert and store only these.
+struct Window<'a> {
+    n: usize,
+    lo: usize,
+    values: &'a mut [Sample],
+}
+
+impl Window<'_> {
+    fn range(&self) -> Range<usize> {
+        self.lo..self.lo + self.values.len()
+    }
+
+    /// Stores `value()` as the value of sample `i` if it is in the window.
+    #[inline(always)]
+    fn set(&mut self, i: usize, value: impl FnOnce() -> f64) {
+        if let Some(s) = i.checked_sub(self.lo).and_then(|j| self.values.get_mut(j)) {
+            s.v = value();
+        }
+    }
+
+    /// Splits samples `from..n`, whose values are read one after the other, into: how
+    /// many come before the window, the window's values from `from` on, and how many
+    /// come after it.
+    fn split_from(&mut self, from: usize) -> (usize, &mut [Sample], usize) {
+        let range = self.range();
+        let first = range.start.max(from);
+        let skip = (first - range.start).min(self.values.len());
+        let after = self.n - range.end.max(first);
+        (first - from, &mut self.values[skip..], after)
+    }
+}
+
+fn decode_values(bytes: &[u8], pos: &mut usize, header: &Header, window: Window<'_>) -> Result<(), DecodeError> {
+    match header.encoding {
+        ValueEncoding::Xor if header.version == 1 => decode_values_xor(bytes, pos, window),
+        ValueEncoding::Xor => decode_values_float(bytes, pos, window, header.version),
+        ValueEncoding::DecimalDelta | ValueEncoding::DecimalDeltaOfDelta | ValueEncoding::DecimalPacked => {
+            let scaled = header.mode & FLAG_SCALED != 0;
+            decode_values_decimal(bytes, pos, window, header.encoding, scaled, header.version)
+        }
+    }
+}
+
 fn decode_values_decimal(
     bytes: &[u8],
     pos: &mut usize,
-    values: &mut [Sample],
+    mut w: Window<'_>,
     encoding: ValueEncoding,
     scaled: bool,
     version: u8,
@@ -630,27 +816,27 @@ fn decode_values_decimal(
         1
     };
     if encoding == ValueEncoding::DecimalPacked {
-        decode_packed(bytes, pos, values, exp, scale, version)?;
+        decode_packed(bytes, pos, &mut w, exp, scale, version)?;
     } else {
         let delta_of_delta = encoding == ValueEncoding::DecimalDeltaOfDelta;
-        let mut m = read_varint(bytes, pos)?;
-        let m0 = m;
-        values[0].v = decimal_to_f64(m, exp);
-        let mut delta = 0i64;
-        for (i, sample) in values.iter_mut().enumerate().skip(1) {
-            let d = read_varint(bytes, pos)?;
-            delta = if delta_of_delta && i > 1 {
-                delta.wrapping_add(d)
-            } else {
-                d
-            };
-            m = m.wrapping_add(delta);
-            sample.v = decimal_to_f64(unscale(m, m0, scale), exp);
+        let m0 = read_varint(bytes, pos)?;
+        w.set(0, || decimal_to_f64(m0, exp));
+        let (mut m, mut delta) = (m0, 0i64);
+        let (before, values, after) = w.split_from(1);
+        for _ in 0..before {
+            next_mantissa(bytes, pos, delta_of_delta, &mut m, &mut delta)?;
+        }
+        for s in values {
+            next_mantissa(bytes, pos, delta_of_delta, &mut m, &mut delta)?;
+            s.v = decimal_to_f64(unscale(m, m0, scale), exp);
+        }
+        for _ in 0..after {
+            next_mantissa(bytes, pos, delta_of_delta, &mut m, &mut delta)?;
         }
     }
     let exceptions_offset = *pos;
     let num_exceptions = read_uvarint(bytes, pos)?;
-    if num_exceptions > values.len() as u64 {
+    if num_exceptions > w.n as u64 {
         return Err(DecodeError::Corrupted {
             what: "decimal exception count",
             offset: exceptions_offset,
@@ -661,7 +847,7 @@ fn decode_values_decimal(
     for _ in 0..num_exceptions {
         let entry_offset = *pos;
         let idx = next_idx.saturating_add(read_uvarint(bytes, pos)?);
-        let Some(sample) = usize::try_from(idx).ok().and_then(|i| values.get_mut(i)) else {
+        let Some(i) = usize::try_from(idx).ok().filter(|&i| i < w.n) else {
             return Err(DecodeError::Corrupted {
                 what: "decimal exception index",
                 offset: entry_offset,
@@ -676,10 +862,26 @@ fn decode_values_decimal(
         };
         let mut le = [0u8; EXCEPTION_VALUE_LEN];
         le.copy_from_slice(raw);
-        sample.v = f64::from_bits(u64::from_le_bytes(le));
+        w.set(i, || f64::from_bits(u64::from_le_bytes(le)));
         *pos += EXCEPTION_VALUE_LEN;
         next_idx = idx + 1;
     }
+    Ok(())
+}
+
+/// Reads the next varint of a delta or delta-of-delta mantissa sequence into `m`.
+#[inline(always)]
+fn next_mantissa(
+    bytes: &[u8],
+    pos: &mut usize,
+    delta_of_delta: bool,
+    m: &mut i64,
+    delta: &mut i64,
+) -> Result<(), DecodeError> {
+    let d = read_varint(bytes, pos)?;
+    // The first delta of deltas-of-deltas is a plain delta (from 0).
+    *delta = if delta_of_delta { delta.wrapping_add(d) } else { d };
+    *m = m.wrapping_add(*delta);
     Ok(())
 }
 
@@ -693,7 +895,7 @@ fn unscale(q: i64, m0: i64, scale: i64) -> i64 {
 fn decode_packed(
     bytes: &[u8],
     pos: &mut usize,
-    values: &mut [Sample],
+    w: &mut Window<'_>,
     exp: i32,
     scale: i64,
     version: u8,
@@ -707,7 +909,7 @@ fn decode_packed(
     };
     *pos += 1;
     if version >= 2 && (kind == BLOCKED_DELTAS || kind == BLOCKED_VALUES) {
-        return decode_blocked(bytes, pos, values, exp, scale, kind, version);
+        return decode_blocked(bytes, pos, w, exp, scale, kind, version);
     }
     if kind != PACKED_VALUES && kind != PACKED_DELTAS {
         return Err(DecodeError::Corrupted {
@@ -737,21 +939,31 @@ fn decode_packed(
             reason: "width outside 1..=56",
         });
     }
+    let bits = u32::from(bits);
     let mut r = BitReader::at_byte(bytes, *pos);
+    let item = |r: &mut BitReader<'_>| r.read_bits(bits).map(|x| base.wrapping_add(x as i64));
     if kind == PACKED_DELTAS {
-        let mut m = first;
-        values[0].v = decimal_to_f64(m, exp);
-        for sample in &mut values[1..] {
-            m = m.wrapping_add(base.wrapping_add(r.read_bits(u32::from(bits))? as i64));
-            sample.v = decimal_to_f64(unscale(m, first, scale), exp);
+        w.set(0, || decimal_to_f64(first, exp));
+        // The deltas before the window only add up.
+        let (before, values, after) = w.split_from(1);
+        let sum = r.sum_bits(before, bits)? as i64;
+        let mut m = first.wrapping_add((before as i64).wrapping_mul(base)).wrapping_add(sum);
+        for s in values {
+            m = m.wrapping_add(item(&mut r)?);
+            s.v = decimal_to_f64(unscale(m, first, scale), exp);
         }
+        r.skip_bits(after * bits as usize)?;
     } else {
-        let m0 = base.wrapping_add(r.read_bits(u32::from(bits))? as i64);
-        values[0].v = decimal_to_f64(m0, exp);
-        for sample in &mut values[1..] {
-            let q = base.wrapping_add(r.read_bits(u32::from(bits))? as i64);
-            sample.v = decimal_to_f64(unscale(q, m0, scale), exp);
+        // Every mantissa at a known place: read the first (scaling is relative to
+        // it) and the window's, and step over the others.
+        let m0 = item(&mut r)?;
+        w.set(0, || decimal_to_f64(m0, exp));
+        let (before, values, after) = w.split_from(1);
+        r.skip_bits(before * bits as usize)?;
+        for s in values {
+            s.v = decimal_to_f64(unscale(item(&mut r)?, m0, scale), exp);
         }
+        r.skip_bits(after * bits as usize)?;
     }
     *pos = r.bytes_consumed();
     Ok(())
@@ -761,39 +973,97 @@ fn decode_packed(
 fn decode_blocked(
     bytes: &[u8],
     pos: &mut usize,
-    values: &mut [Sample],
+    w: &mut Window<'_>,
     exp: i32,
     scale: i64,
     kind: u8,
     version: u8,
 ) -> Result<(), DecodeError> {
+    let (n, range) = (w.n, w.range());
     if kind == BLOCKED_DELTAS {
         let first = read_varint(bytes, pos)?;
-        values[0].v = decimal_to_f64(first, exp);
-        let mut m = first;
-        let count = values.len() - 1;
-        let mut rest = values[1..].iter_mut();
-        blocked::read(bytes, pos, count, version, |d| {
-            m = m.wrapping_add(d);
-            if let Some(s) = rest.next() {
-                s.v = decimal_to_f64(unscale(m, first, scale), exp);
-            }
+        w.set(0, || decimal_to_f64(first, exp));
+        read_blocked::<true>(bytes, pos, version, 1, n, range, first, |i, m| {
+            w.set(i, || decimal_to_f64(unscale(m, first, scale), exp));
         })
     } else {
-        let mut m0 = None;
-        let count = values.len();
-        let mut it = values.iter_mut();
-        blocked::read(bytes, pos, count, version, |q| {
-            let first = *m0.get_or_insert(q);
-            if let Some(s) = it.next() {
-                s.v = decimal_to_f64(unscale(q, first, scale), exp);
+        let mut m0 = 0;
+        read_blocked::<false>(bytes, pos, version, 0, n, range, 0, |i, q| {
+            if i == 0 {
+                m0 = q;
             }
+            w.set(i, || decimal_to_f64(unscale(q, m0, scale), exp));
         })
     }
 }
 
+/// Reads the blocked items of samples `first..n` and calls `emit(i, x)` for each
+/// sample `i` in `window`, with `x` the item or, when `RUNNING`, `start` plus the
+/// wrapping sum of the items up to it (items are then deltas). When not `RUNNING`,
+/// the item of sample `first` is emitted too, wherever the window lies: scaled
+/// mantissas are relative to it.
+///
+/// Groups wholly before the window are only summed (when `RUNNING`) or skipped, and
+/// those after it skipped ([`blocked::Groups::skip`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn read_blocked<const RUNNING: bool>(
+    bytes: &[u8],
+    pos: &mut usize,
+    version: u8,
+    first: usize,
+    n: usize,
+    window: Range<usize>,
+    start: i64,
+    mut emit: impl FnMut(usize, i64),
+) -> Result<(), DecodeError> {
+    let mut groups = blocked::Groups::new(bytes, *pos, n - first, version)?;
+    let mut sum = start;
+    // The sample of the next group's first item.
+    let mut i = first;
+    while groups.next_len() > 0 {
+        let end = i + groups.next_len();
+        let mut j = i;
+        if window.start <= i && end <= window.end {
+            // All in the window (every group, for a whole chunk).
+            if RUNNING {
+                groups.read(|x| {
+                    sum = sum.wrapping_add(x);
+                    emit(j, sum);
+                    j += 1;
+                })?;
+            } else {
+                groups.read(|x| {
+                    emit(j, x);
+                    j += 1;
+                })?;
+            }
+        } else if end <= window.start && RUNNING {
+            sum = sum.wrapping_add(groups.sum()?);
+        } else if (end <= window.start || i >= window.end) && (RUNNING || i != first) {
+            groups.skip()?;
+        } else {
+            groups.read(|x| {
+                let x = if RUNNING {
+                    sum = sum.wrapping_add(x);
+                    sum
+                } else {
+                    x
+                };
+                if window.contains(&j) || (!RUNNING && j == first) {
+                    emit(j, x);
+                }
+                j += 1;
+            })?;
+        }
+        i = end;
+    }
+    *pos = groups.end();
+    Ok(())
+}
+
 /// Reads a version-2 float-bits value section.
-fn decode_values_float(bytes: &[u8], pos: &mut usize, values: &mut [Sample], version: u8) -> Result<(), DecodeError> {
+fn decode_values_float(bytes: &[u8], pos: &mut usize, mut w: Window<'_>, version: u8) -> Result<(), DecodeError> {
     let kind_offset = *pos;
     let Some(&kind) = bytes.get(*pos) else {
         return Err(DecodeError::UnexpectedEof {
@@ -803,7 +1073,7 @@ fn decode_values_float(bytes: &[u8], pos: &mut usize, values: &mut [Sample], ver
     };
     *pos += 1;
     match kind {
-        FLOAT_XOR => decode_values_xor(bytes, pos, values),
+        FLOAT_XOR => decode_values_xor(bytes, pos, w),
         FLOAT_BLOCKED => {
             let Some(raw) = bytes.get(*pos..*pos + 8) else {
                 return Err(DecodeError::UnexpectedEof {
@@ -814,15 +1084,11 @@ fn decode_values_float(bytes: &[u8], pos: &mut usize, values: &mut [Sample], ver
             let mut le = [0u8; 8];
             le.copy_from_slice(raw);
             *pos += 8;
-            let mut bits = u64::from_le_bytes(le);
-            values[0].v = f64::from_bits(bits);
-            let count = values.len() - 1;
-            let mut rest = values[1..].iter_mut();
-            blocked::read(bytes, pos, count, version, |d| {
-                bits = bits.wrapping_add(d as u64);
-                if let Some(s) = rest.next() {
-                    s.v = f64::from_bits(bits);
-                }
+            let first = u64::from_le_bytes(le);
+            w.set(0, || f64::from_bits(first));
+            let (n, range) = (w.n, w.range());
+            read_blocked::<true>(bytes, pos, version, 1, n, range, first as i64, |i, bits| {
+                w.set(i, || f64::from_bits(bits as u64));
             })
         }
         _ => Err(DecodeError::Corrupted {
@@ -833,16 +1099,24 @@ fn decode_values_float(bytes: &[u8], pos: &mut usize, values: &mut [Sample], ver
     }
 }
 
-fn decode_values_xor(bytes: &[u8], pos: &mut usize, values: &mut [Sample]) -> Result<(), DecodeError> {
+fn decode_values_xor(bytes: &[u8], pos: &mut usize, mut w: Window<'_>) -> Result<(), DecodeError> {
     let mut r = BitReader::at_byte(bytes, *pos);
     let mut state = XorValueState {
         v_bits: r.read_bits(64)?,
         ..XorValueState::default()
     };
-    values[0].v = f64::from_bits(state.v_bits);
-    for sample in &mut values[1..] {
+    let first = state.v_bits;
+    w.set(0, || f64::from_bits(first));
+    let (before, values, after) = w.split_from(1);
+    for _ in 0..before {
         state.read(&mut r)?;
-        sample.v = f64::from_bits(state.v_bits);
+    }
+    for s in values {
+        state.read(&mut r)?;
+        s.v = f64::from_bits(state.v_bits);
+    }
+    for _ in 0..after {
+        state.read(&mut r)?;
     }
     *pos = r.bytes_consumed();
     Ok(())

@@ -19,7 +19,7 @@ pub mod frame;
 pub mod varint;
 pub mod xor;
 
-pub use decimal::{decode_chunk, encode_chunk};
+pub use decimal::{decode_chunk, decode_chunk_range, encode_chunk};
 pub use error::DecodeError;
 pub use frame::{compress_frame, decompress_frame, decompress_frame_into};
 pub use xor::{decode_xor, XorEncoder, XorIter};

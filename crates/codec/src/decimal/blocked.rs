@@ -293,56 +293,89 @@ fn read_range_coded(r: &mut BitReader<'_>, k: u32, u: u64) -> Result<u64, Decode
     r.read_truncated(k, u)
 }
 
-/// Reads `count` blocked items from `bytes` at `pos`, handing each to `emit` in order.
-///
-/// `version` is the chunk's: version 2 sparse groups store their items at a fixed
-/// width, version 3 ones in the truncated binary code of layout 3.
-pub(super) fn read(
-    bytes: &[u8],
-    pos: &mut usize,
-    count: usize,
+/// Reads blocked items one group at a time, so that a caller that needs only some
+/// items (a time range of a chunk) can pass over the groups of the others.
+pub(super) struct Groups<'a> {
+    r: BitReader<'a>,
+    base: i64,
+    /// The chunk's width.
+    width: u32,
+    common: i64,
     version: u8,
-    mut emit: impl FnMut(i64),
-) -> Result<(), DecodeError> {
-    let base = read_varint(bytes, pos)?;
-    let width_offset = *pos;
-    let Some(&width) = bytes.get(*pos) else {
-        return Err(DecodeError::UnexpectedEof {
-            what: "blocked packing width",
-            offset: *pos,
-        });
-    };
-    *pos += 1;
-    let width = u32::from(width);
-    if width > MAX_WIDTH {
-        return Err(DecodeError::Corrupted {
-            what: "blocked packing width",
-            offset: width_offset,
-            reason: "width above 56",
-        });
-    }
-    let common = base.wrapping_add(read_uvarint(bytes, pos)? as i64);
-    let mut r = BitReader::at_byte(bytes, *pos);
-    let mut left = count;
-    while left > 0 {
-        let n = left.min(GROUP);
-        let layout = r.read_bits(2)?;
-        let w = r.read_bits(6)? as u32;
-        if w > MAX_WIDTH {
+    /// Items in the groups not yet read.
+    left: usize,
+}
+
+impl<'a> Groups<'a> {
+    /// Reads the header of `count` blocked items at `pos` of `bytes`.
+    ///
+    /// `version` is the chunk's: version 2 sparse groups store their items at a fixed
+    /// width, version 3 ones in the truncated binary code of layout 3.
+    pub(super) fn new(bytes: &'a [u8], mut pos: usize, count: usize, version: u8) -> Result<Self, DecodeError> {
+        let base = read_varint(bytes, &mut pos)?;
+        let Some(&width) = bytes.get(pos) else {
+            return Err(DecodeError::UnexpectedEof {
+                what: "blocked packing width",
+                offset: pos,
+            });
+        };
+        if u32::from(width) > MAX_WIDTH {
             return Err(DecodeError::Corrupted {
-                what: "blocked group header",
-                offset: r.bit_position() / 8,
+                what: "blocked packing width",
+                offset: pos,
                 reason: "width above 56",
             });
         }
+        pos += 1;
+        let common = base.wrapping_add(read_uvarint(bytes, &mut pos)? as i64);
+        Ok(Groups {
+            r: BitReader::at_byte(bytes, pos),
+            base,
+            width: u32::from(width),
+            common,
+            version,
+            left: count,
+        })
+    }
+
+    /// How many items the next group holds; 0 when every group has been read.
+    pub(super) fn next_len(&self) -> usize {
+        self.left.min(GROUP)
+    }
+
+    /// The byte position after the groups read so far (after the last one: the end).
+    pub(super) fn end(&self) -> usize {
+        self.r.bytes_consumed()
+    }
+
+    /// Reads the next group's header: its layout and item width.
+    fn header(&mut self) -> Result<(u64, u32), DecodeError> {
+        let layout = self.r.read_bits(2)?;
+        let w = self.r.read_bits(6)? as u32;
+        if w > MAX_WIDTH {
+            return Err(DecodeError::Corrupted {
+                what: "blocked group header",
+                offset: self.r.bit_position() / 8,
+                reason: "width above 56",
+            });
+        }
+        Ok((layout, w))
+    }
+
+    /// Reads the next group, handing each of its items to `emit` in order.
+    #[inline(always)]
+    pub(super) fn read(&mut self, mut emit: impl FnMut(i64)) -> Result<(), DecodeError> {
+        let n = self.next_len();
+        let (layout, w) = self.header()?;
+        let (base, common, r) = (self.base, self.common, &mut self.r);
         if layout == Layout::Sparse as u64 {
             // n ≤ 32 bits, the first item's in the highest.
             let bitmap = r.read_bits(n as u32)? << (64 - n);
-            if version >= 3 && bitmap.count_ones() as usize >= SPARSE_RANGE_MIN_ITEMS {
-                let (k, u) = read_range_code(&mut r, w)?;
+            if self.version >= 3 && bitmap.count_ones() as usize >= SPARSE_RANGE_MIN_ITEMS {
+                let (k, u) = read_range_code(r, w)?;
                 for i in 0..n {
                     emit(if (bitmap << i) >> 63 == 1 {
-                        base.wrapping_add(read_range_coded(&mut r, k, u)? as i64)
+                        base.wrapping_add(read_range_coded(r, k, u)? as i64)
                     } else {
                         common
                     });
@@ -357,14 +390,14 @@ pub(super) fn read(
                 }
             }
         } else if layout == Layout::DenseRange as u64 {
-            let min = read_group_min(&mut r, base, width, w)?;
-            let (k, u) = read_range_code(&mut r, w)?;
+            let min = read_group_min(r, base, self.width, w)?;
+            let (k, u) = read_range_code(r, w)?;
             for _ in 0..n {
-                emit(min.wrapping_add(read_range_coded(&mut r, k, u)? as i64));
+                emit(min.wrapping_add(read_range_coded(r, k, u)? as i64));
             }
         } else {
             let min = if layout == Layout::DenseFromMin as u64 {
-                read_group_min(&mut r, base, width, w)?
+                read_group_min(r, base, self.width, w)?
             } else {
                 base
             };
@@ -372,8 +405,66 @@ pub(super) fn read(
                 emit(min.wrapping_add(r.read_bits(w)? as i64));
             }
         }
-        left -= n;
+        self.left -= n;
+        Ok(())
     }
-    *pos = r.bytes_consumed();
-    Ok(())
+
+    /// Reads the next group and returns the wrapping sum of its items. Items at a fixed
+    /// width are summed several to a load ([`BitReader::sum_bits`]), not one by one.
+    pub(super) fn sum(&mut self) -> Result<i64, DecodeError> {
+        self.pass(true)
+    }
+
+    /// Passes over the next group. Items at a fixed width (dense layouts, and sparse
+    /// groups with few differing items) are not read; items in the truncated binary
+    /// code are, as their lengths vary.
+    pub(super) fn skip(&mut self) -> Result<(), DecodeError> {
+        self.pass(false).map(|_| ())
+    }
+
+    /// [`Groups::sum`] when `sum`, else [`Groups::skip`] (returning 0).
+    fn pass(&mut self, sum: bool) -> Result<i64, DecodeError> {
+        let n = self.next_len();
+        let start = self.r.clone();
+        let (layout, w) = self.header()?;
+        // The items at a fixed width, what each adds to its stored bits, and the sum of the others.
+        let (fixed, offset, others) = if layout == Layout::Sparse as u64 {
+            let ones = self.r.read_bits(n as u32)?.count_ones() as usize;
+            if self.version >= 3 && ones >= SPARSE_RANGE_MIN_ITEMS {
+                return self.read_all(start, sum);
+            }
+            (ones, self.base, times(n - ones, self.common))
+        } else if layout == Layout::DenseRange as u64 {
+            return self.read_all(start, sum);
+        } else if layout == Layout::DenseFromMin as u64 {
+            (n, read_group_min(&mut self.r, self.base, self.width, w)?, 0)
+        } else {
+            (n, self.base, 0)
+        };
+        let stored = if sum && w > 0 {
+            self.r.sum_bits(fixed, w)? as i64
+        } else {
+            self.r.skip_bits(fixed * w as usize)?;
+            0
+        };
+        self.left -= n;
+        Ok(times(fixed, offset).wrapping_add(others).wrapping_add(stored))
+    }
+
+    /// Goes back to `start` and reads the group item by item.
+    fn read_all(&mut self, start: BitReader<'a>, sum: bool) -> Result<i64, DecodeError> {
+        self.r = start;
+        let mut total = 0i64;
+        if sum {
+            self.read(|x| total = total.wrapping_add(x))?;
+        } else {
+            self.read(|_| {})?;
+        }
+        Ok(total)
+    }
+}
+
+/// `count × x`, wrapping.
+fn times(count: usize, x: i64) -> i64 {
+    (count as i64).wrapping_mul(x)
 }

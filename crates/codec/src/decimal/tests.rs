@@ -22,7 +22,66 @@ fn round_trip(input: &[Sample]) -> Vec<u8> {
     for (got, want) in decoded[1..].iter().zip(input) {
         assert!(got.bit_eq(want), "{got:?} != {want:?}");
     }
-    out.split_off(2)
+    let bytes = out.split_off(2);
+    for (start, end) in ranges_of(input) {
+        check_range(&bytes, start, end);
+    }
+    bytes
+}
+
+/// Checks that [`decode_chunk_range`] gives what [`decode_chunk`] and a filter give:
+/// the same samples, length, or failure.
+fn check_range(bytes: &[u8], start: i64, end: i64) {
+    let mut all = Vec::new();
+    let full = decode_chunk(bytes, &mut all);
+    let mut got = vec![Sample::new(7, 7.0)];
+    let ranged = decode_chunk_range(bytes, start, end, &mut got);
+    match (full, ranged) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a, b, "bytes consumed, range {start}..={end}");
+            let want: Vec<Sample> = all.into_iter().filter(|s| (start..=end).contains(&s.t)).collect();
+            assert_eq!(got.len(), want.len() + 1, "range {start}..={end}");
+            assert!(got[0].bit_eq(&Sample::new(7, 7.0)));
+            for (g, w) in got[1..].iter().zip(&want) {
+                assert!(g.bit_eq(w), "{g:?} != {w:?}, range {start}..={end}");
+            }
+        }
+        (Err(_), Err(_)) => assert_eq!(got.len(), 1, "left in out on error"),
+        (full, ranged) => panic!("decode_chunk {full:?} but decode_chunk_range {ranged:?}, range {start}..={end}"),
+    }
+}
+
+/// Ranges to read a chunk of `input` with: all, none, before and after its samples,
+/// single samples, the last 20 (an instant query), runs across group boundaries, and
+/// the same runs less their end points.
+fn ranges_of(input: &[Sample]) -> Vec<(i64, i64)> {
+    let mut ranges = vec![(i64::MIN, i64::MAX), (1, 0), (i64::MAX, i64::MIN)];
+    let mut ts: Vec<i64> = input.iter().map(|s| s.t).collect();
+    ts.sort_unstable();
+    let n = ts.len();
+    if n == 0 {
+        return ranges;
+    }
+    ranges.push((i64::MIN, ts[0].saturating_sub(1)));
+    ranges.push((ts[n - 1].saturating_add(1), i64::MAX));
+    let last = n - 1;
+    let runs = [
+        (0, 0),
+        (last, last),
+        (n / 2, n / 2),
+        (n.saturating_sub(20), last),
+        (n / 3, 2 * n / 3),
+        (1.min(last), 33.min(last)),
+        (32.min(last), 64.min(last)),
+        (31.min(last), 32.min(last)),
+        (n / 2, last),
+        (0, n / 2),
+    ];
+    for (a, b) in runs {
+        ranges.push((ts[a], ts[b]));
+        ranges.push((ts[a].saturating_add(1), ts[b].saturating_sub(1)));
+    }
+    ranges
 }
 
 #[test]
@@ -345,10 +404,34 @@ proptest! {
     }
 
     #[test]
-    fn decoding_random_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+    fn decoding_random_bytes_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        start in any::<i64>(),
+        end in any::<i64>(),
+    ) {
         let mut out = Vec::new();
         if let Ok(used) = decode_chunk(&bytes, &mut out) {
             prop_assert!(used <= bytes.len());
+        }
+        check_range(&bytes, i64::MIN, i64::MAX);
+        check_range(&bytes, start, end);
+    }
+
+    #[test]
+    fn range_decoding_is_decoding_then_filtering(
+        input in any_chunk(),
+        picks in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), -2i64..=2, -2i64..=2), 1..12),
+    ) {
+        let mut bytes = Vec::new();
+        encode_chunk(&input, &mut bytes);
+        let mut ts: Vec<i64> = input.iter().map(|s| s.t).collect();
+        ts.sort_unstable();
+        for (a, b, da, db) in picks {
+            if ts.is_empty() {
+                check_range(&bytes, da, db);
+            } else {
+                check_range(&bytes, a.get(&ts).saturating_add(da), b.get(&ts).saturating_add(db));
+            }
         }
     }
 
@@ -366,6 +449,109 @@ proptest! {
         }
         let mut out = Vec::new();
         let _ = decode_chunk(&bytes, &mut out);
+        for (start, end) in ranges_of(&input) {
+            check_range(&bytes, start, end);
+        }
+    }
+}
+
+/// Sample sets that between them take every encoding: varint deltas and deltas of
+/// deltas, fixed-width packed values and deltas, every blocked layout, both float-bits
+/// forms, exceptions (stale markers among decimals), and unsorted or duplicate timestamps.
+fn any_chunk() -> impl Strategy<Value = Vec<Sample>> {
+    let anything = proptest::collection::vec((any::<i64>(), any_f64()), 0..60)
+        .prop_map(|pairs| pairs.into_iter().map(|(t, v)| Sample::new(t % 1000, v)).collect());
+    let decimals = (
+        any_timestamps(500),
+        -1_000_000_000i64..1_000_000_000,
+        proptest::collection::vec((0u32..12, -5000i64..5000), 500),
+        -6i32..4,
+    )
+        .prop_map(|(ts, start, steps, exp)| {
+            let mut m = start;
+            ts.iter()
+                .zip(&steps)
+                .map(|(&t, &(kind, step))| {
+                    m += match kind {
+                        0..=3 => 0,
+                        4..=6 => step % 10,
+                        _ => step,
+                    };
+                    let v = if kind == 11 {
+                        model::STALE_NAN
+                    } else {
+                        decimal_to_f64(m, exp)
+                    };
+                    Sample::new(t, v)
+                })
+                .collect()
+        });
+    let layouts = (
+        -1_000_000_000_000i64..1_000_000_000_000,
+        proptest::collection::vec((0u32..9, 0i64..1_000_000), 1..700),
+        prop_oneof![Just(1i64), Just(4096), 1i64..1000],
+        -4i32..3,
+    )
+        .prop_map(|(start, steps, scale, exp)| {
+            let mut m = start;
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, &(kind, x))| {
+                    m = match kind {
+                        0..=2 => m,
+                        3 => m + x % 7,
+                        4 => m - x % 300,
+                        5 => m + x,
+                        6 => m + x * 1000,
+                        _ => x,
+                    };
+                    let v = if kind == 8 && x % 5 == 0 {
+                        model::STALE_NAN
+                    } else {
+                        decimal_to_f64(m * scale, exp)
+                    };
+                    Sample::new(i as i64 * 15_000, v)
+                })
+                .collect()
+        });
+    let durations = (
+        proptest::collection::vec(0u64..2_000_000, 1..500),
+        1_000_000u64..1_000_000_000,
+    )
+        .prop_map(|(xs, offset)| {
+            xs.iter()
+                .enumerate()
+                .map(|(i, &x)| Sample::new(i as i64 * 15_000, (offset + x) as f64 / 1e9))
+                .collect()
+        });
+    let float_bits =
+        (any::<u64>(), proptest::collection::vec(-100_000i64..100_000, 1..500)).prop_map(|(start, steps)| {
+            let mut bits = start;
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| {
+                    bits = bits.wrapping_add(d as u64);
+                    Sample::new(i as i64 * 15_000, f64::from_bits(bits))
+                })
+                .collect()
+        });
+    prop_oneof![anything, decimals, layouts, durations, float_bits]
+}
+
+#[test]
+fn range_decoding_reads_older_versions() {
+    for chunk in [
+        "14 03 d0 0f b0 ea 01 fe fa 01 32 32 00",
+        "10 05 00 14 14 13 00 02 02 04 06 00 08 01 03 02 00 00 00 00 00 f0 7f",
+        "12 02 00 02 3f f0 00 00 00 00 00 00 00",
+        "27 05 00 02 00 02 14 05 04 03 84 76 08 00",
+    ] {
+        let bytes: Vec<u8> = chunk.split(' ').map(|b| u8::from_str_radix(b, 16).unwrap()).collect();
+        for start in -1..60_000 {
+            check_range(&bytes, start, start + 15_000);
+        }
     }
 }
 
@@ -384,4 +570,28 @@ fn packs_noisy_durations_as_values() {
     assert_eq!(bytes[0] & VALUE_ENCODING_MASK, ValueEncoding::DecimalPacked as u8);
     // 21 bits per value.
     assert!(bytes.len() < 480 * 21 / 8 + 32, "{}", bytes.len());
+}
+
+#[test]
+fn rarely_changing_gauges_read_in_part() {
+    // A gauge that moves every ten samples or so: blocked deltas in sparse groups with
+    // few items, which a range read sums or steps over without reading them one by one.
+    let mut x = 9;
+    let mut v = 1_000_000i64;
+    for scale in [1, 4096] {
+        let input: Vec<Sample> = (0..480)
+            .map(|i| {
+                if lcg(&mut x).is_multiple_of(10) {
+                    v += (lcg(&mut x) % 2001) as i64 - 1000;
+                }
+                Sample::new(i * 15_000, (v * scale) as f64)
+            })
+            .collect();
+        let bytes = round_trip(&input);
+        assert_eq!(bytes[0] & VALUE_ENCODING_MASK, ValueEncoding::DecimalPacked as u8);
+        for start in (0..480).step_by(7) {
+            check_range(&bytes, start * 15_000, i64::MAX);
+            check_range(&bytes, 0, start * 15_000);
+        }
+    }
 }

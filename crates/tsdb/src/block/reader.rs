@@ -381,9 +381,7 @@ impl BlockReader {
             }
         };
         cache.clock += 1;
-        let FrameCache {
-            slots, scratch, clock, ..
-        } = cache;
+        let FrameCache { slots, clock, .. } = cache;
         slots[slot].used = *clock;
         let frame = slots[slot].buf.as_slice();
         let bytes = frame
@@ -394,13 +392,9 @@ impl BlockReader {
             codec::decimal::decode_chunk(bytes, out).map_err(bad)?;
             return Ok(());
         }
-        // Partly in range (often only the tail, for an instant query): decode
-        // aside and copy only the run inside the range (samples are sorted).
-        scratch.clear();
-        codec::decimal::decode_chunk(bytes, scratch).map_err(bad)?;
-        let lo = scratch.partition_point(|s| s.t < start);
-        let hi = scratch.partition_point(|s| s.t <= end);
-        out.extend_from_slice(&scratch[lo..hi.max(lo)]);
+        // Partly in range (often only the tail, for an instant query): convert
+        // and store only the samples inside it.
+        codec::decimal::decode_chunk_range(bytes, start, end, out).map_err(bad)?;
         Ok(())
     }
 
@@ -487,8 +481,6 @@ pub(crate) struct FrameCache {
     clock: u64,
     /// The compressed bytes of the last frame read.
     raw: Vec<u8>,
-    /// Decoded samples of a chunk only partly in range.
-    scratch: Vec<Sample>,
 }
 
 impl FrameCache {
