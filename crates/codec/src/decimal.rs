@@ -685,8 +685,9 @@ fn decode_timestamps_in(
     let mut delta = if n > 1 { read_varint(bytes, pos)? } else { 0 };
     if constant || n <= 2 {
         if let Some((lo, hi)) = arithmetic_run(t0, delta, n, range) {
+            // Wrapping: `i × delta` alone may overflow where `t0 + i × delta` does not.
             out.extend((lo..hi).map(|i| Sample {
-                t: t0 + i as i64 * delta,
+                t: t0.wrapping_add((i as i64).wrapping_mul(delta)),
                 v: 0.0,
             }));
             return Ok(Some(lo));

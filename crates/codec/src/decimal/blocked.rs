@@ -8,6 +8,10 @@
 //! counters (rates that change every few minutes) get narrow groups where they
 //! are quiet, and gauges that often stay put (memory, filesystem sizes) pay one
 //! bit for an unchanged sample. Layout in `FORMAT.md`.
+//!
+//! Reading goes a group at a time ([`Groups`]), so that a read of a time range can sum
+//! the groups before it (deltas) or step over them (items at a fixed width need no
+//! decoding), and step over the groups after it.
 
 use crate::bitstream::{BitReader, BitWriter};
 use crate::varint::{put_uvarint, put_varint, read_uvarint, read_varint, uvarint_len, zigzag_encode};

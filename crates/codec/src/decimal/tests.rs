@@ -541,6 +541,30 @@ fn any_chunk() -> impl Strategy<Value = Vec<Sample>> {
 }
 
 #[test]
+fn range_decoding_at_the_ends_of_the_timestamp_range() {
+    // Constant intervals whose product with an index overflows although every
+    // timestamp fits, and intervals that overflow (not ascending: decoded whole).
+    for (t0, delta, n) in [
+        (i64::MIN + 5, i64::MAX / 2 + 10, 3),
+        (i64::MIN, i64::MAX, 2),
+        (i64::MAX - 10, 5, 4),
+        (-7, i64::MAX / 3, 4),
+    ] {
+        let input: Vec<Sample> = (0..n)
+            .map(|i| Sample::new(t0.wrapping_add(delta.wrapping_mul(i)), i as f64))
+            .collect();
+        round_trip(&input);
+        let mut bytes = Vec::new();
+        encode_chunk(&input, &mut bytes);
+        for s in &input {
+            check_range(&bytes, s.t, s.t);
+            check_range(&bytes, s.t, i64::MAX);
+            check_range(&bytes, i64::MIN, s.t);
+        }
+    }
+}
+
+#[test]
 fn range_decoding_reads_older_versions() {
     for chunk in [
         "14 03 d0 0f b0 ea 01 fe fa 01 32 32 00",
