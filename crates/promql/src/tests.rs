@@ -549,9 +549,45 @@ fn range_evaluation_matches_step_by_step() {
             &samples,
         );
     }
+    // Enough series that a source is computed on several threads (64 × 174
+    // steps): results, sample counts and infos must merge in series order.
+    for i in 0..64i64 {
+        for name in ["h_total", "h"] {
+            let samples: Vec<Sample> = (0..200i64)
+                .filter(|j| (j + i) % 23 != 5)
+                .map(|j| {
+                    let v = if (j + i) % 53 == 0 {
+                        STALE_NAN
+                    } else {
+                        ((j * (i + 3)) % 97) as f64
+                    };
+                    Sample::new(j * 13_000 + i * 100, v)
+                })
+                .collect();
+            s.add(
+                Labels::from_pairs(&[
+                    ("__name__", name),
+                    ("i", &i.to_string()),
+                    ("job", if i % 3 == 0 { "x" } else { "y" }),
+                ]),
+                &samples,
+            );
+        }
+    }
     let q = s.querier(&model::TenantId::default()).expect("querier");
     let engine = Engine::default();
-    let mut queries: Vec<String> = Vec::new();
+    let mut queries: Vec<String> = [
+        "rate(h_total[1m])",
+        "rate(h[1m])",
+        "increase({__name__=~\"h|h_total\"}[2m])",
+        "h",
+        "max_over_time(h[45s])",
+        "sum by (job) (rate(h_total[1m]))",
+        "rate(h_total[1m]) / on(i, job) rate(h[1m])",
+    ]
+    .iter()
+    .map(|q| q.to_string())
+    .collect();
     // Every function the series-by-series path handles.
     let funcs = crate::eval::range::SLIDING_FUNCS;
     for f in funcs {
