@@ -482,89 +482,6 @@ fn write_metric(out: &mut String, labels: &model::Labels) {
     out.push('}');
 }
 
-/// A matrix gets one more render thread per this many points, up to
-/// [`MAX_RENDER_THREADS`]: some 100 µs of formatting, well above a thread's start.
-const RENDER_POINTS_PER_THREAD: usize = 4096;
-
-/// At most this many threads render one matrix.
-const MAX_RENDER_THREADS: usize = 4;
-
-/// Writes the series of a matrix result, comma-separated. A large matrix is
-/// cut into runs of whole series with about equal numbers of points, each
-/// rendered on its own scoped thread and appended in order: formatting
-/// floats is most of the work, and it splits evenly.
-fn write_matrix(out: &mut String, series: &[storage_api::Series]) {
-    let points: usize = series.iter().map(|s| s.samples.len()).sum();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(MAX_RENDER_THREADS)
-        .min(points / RENDER_POINTS_PER_THREAD)
-        .min(series.len());
-    write_matrix_on(out, series, threads);
-}
-
-/// [`write_matrix`] on `threads` threads.
-fn write_matrix_on(out: &mut String, series: &[storage_api::Series], threads: usize) {
-    if threads <= 1 {
-        write_series_run(out, series);
-        return;
-    }
-    let points: usize = series.iter().map(|s| s.samples.len()).sum();
-    let mut parts: Vec<&[storage_api::Series]> = Vec::with_capacity(threads);
-    let (mut from, mut acc) = (0, 0);
-    for (i, one) in series.iter().enumerate() {
-        acc += one.samples.len();
-        if acc * threads >= points * (parts.len() + 1) && parts.len() + 1 < threads {
-            parts.push(&series[from..=i]);
-            from = i + 1;
-        }
-    }
-    parts.push(&series[from..]);
-    let rendered: Vec<String> = std::thread::scope(|scope| {
-        let mut parts = parts.into_iter();
-        let first = parts.next().unwrap_or_default();
-        let handles: Vec<_> = parts
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut text = String::with_capacity(part.iter().map(|s| 100 + s.samples.len() * 40).sum());
-                    write_series_run(&mut text, part);
-                    text
-                })
-            })
-            .collect();
-        let mut first_text = String::new();
-        write_series_run(&mut first_text, first);
-        let mut all = vec![first_text];
-        // A panic in a render thread is re-raised here, as it would be without threads.
-        all.extend(
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
-        );
-        all
-    });
-    for (i, text) in rendered.iter().filter(|t| !t.is_empty()).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(text);
-    }
-}
-
-/// Writes consecutive series of a matrix, comma-separated.
-fn write_series_run(out: &mut String, series: &[storage_api::Series]) {
-    let mut memo = TimestampMemo::default();
-    for (i, one) in series.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_metric(out, &one.labels);
-        out.push_str(",\"values\":[");
-        memo.write_points(out, &one.samples);
-        out.push_str("]}");
-    }
-}
-
 /// The whole success body of a query, rendered directly into a string
 /// (results can hold millions of points; no intermediate JSON tree).
 fn render_success(out: &QueryOutput, timings: Option<&Timings>) -> String {
@@ -604,7 +521,16 @@ fn render_success(out: &QueryOutput, timings: Option<&Timings>) -> String {
         }
         Value::Matrix(series) => {
             s.push_str("matrix\",\"result\":[");
-            write_matrix(&mut s, series);
+            let mut memo = TimestampMemo::default();
+            for (i, one) in series.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                write_metric(&mut s, &one.labels);
+                s.push_str(",\"values\":[");
+                memo.write_points(&mut s, &one.samples);
+                s.push_str("]}");
+            }
             s.push(']');
         }
     }
@@ -790,34 +716,6 @@ mod tests {
             memo.write_points(&mut got, &one.samples);
         }
         assert_eq!(got, expected);
-    }
-
-    #[test]
-    fn large_matrices_render_the_same_in_parts() {
-        // Enough points for several render threads, series of uneven sizes
-        // (some empty), compared with rendering them in one run.
-        let series: Vec<storage_api::Series> = (0..60)
-            .map(|i: i64| storage_api::Series {
-                labels: model::Labels::from_pairs(&[("i", i.to_string())]),
-                samples: (0..(i * 37) % 1500)
-                    .map(|k| model::Sample::new(1_000_000 + k * 15_000, (k * i) as f64 / 3.0))
-                    .collect(),
-            })
-            .collect();
-        assert!(series.iter().map(|s| s.samples.len()).sum::<usize>() >= 8 * RENDER_POINTS_PER_THREAD);
-        let mut whole = String::new();
-        write_series_run(&mut whole, &series);
-        let mut parts = String::new();
-        write_matrix(&mut parts, &series);
-        assert_eq!(parts, whole);
-        for threads in 1..=5 {
-            for n in [0, 1, 2, 3, 7, 60] {
-                let (mut a, mut b) = (String::new(), String::new());
-                write_series_run(&mut a, &series[..n]);
-                write_matrix_on(&mut b, &series[..n], threads);
-                assert_eq!(a, b, "{threads} threads, {n} series");
-            }
-        }
     }
 
     #[test]

@@ -549,8 +549,8 @@ fn range_evaluation_matches_step_by_step() {
             &samples,
         );
     }
-    // Enough series that a source is computed on several threads (64 × 174
-    // steps): results, sample counts and infos must merge in series order.
+    // Many series (64 per name), some with staleness markers and gaps: results,
+    // sample counts and infos must come out in series order.
     for i in 0..64i64 {
         for name in ["h_total", "h"] {
             let samples: Vec<Sample> = (0..200i64)

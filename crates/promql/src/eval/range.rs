@@ -29,13 +29,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
-/// A source gets one more thread per this many (series × steps), up to
-/// [`MAX_EVAL_THREADS`]: some 100 µs of work, well above a thread's start.
-const EVAL_POINTS_PER_THREAD: usize = 4096;
-
-/// At most this many threads compute one source.
-const MAX_EVAL_THREADS: usize = 4;
-
 /// Range functions without scalar parameters, evaluated series by series.
 pub(crate) const SLIDING_FUNCS: [&str; 23] = [
     "rate",
@@ -326,64 +319,13 @@ impl Evaluator<'_> {
 
     fn eval_source(&self, src: &Source<'_>) -> Result<RangeResult, QueryError> {
         let n = self.num_steps();
-        let loaded = self.loaded(src.selector());
-        // Series are independent: a large source is computed in contiguous
-        // runs of series on scoped threads, then merged in series order.
-        let threads = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZeroUsize::get)
-            .min(MAX_EVAL_THREADS)
-            .min(loaded.len().saturating_mul(n) / EVAL_POINTS_PER_THREAD)
-            .min(loaded.len())
-            .max(1);
-        let per_part = loaded.len().div_ceil(threads).max(1);
-        let run =
-            |first: usize| self.eval_source_part(src, first, &loaded[first..(first + per_part).min(loaded.len())]);
-        let mut parts: Vec<RangeResult> = if threads == 1 {
-            vec![run(0)?]
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (1..threads)
-                    .map(|p| p * per_part)
-                    .filter(|&first| first < loaded.len())
-                    .map(|first| scope.spawn(move || run(first)))
-                    .collect();
-                let mut results = vec![run(0)];
-                // A panic in an evaluation thread is re-raised here, as it would be without threads.
-                results.extend(
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
-                );
-                results.into_iter().collect::<Result<Vec<_>, _>>()
-            })?
-        };
-        let mut merged = parts.remove(0);
-        for part in parts {
-            merged.series.extend(part.series);
-            for (total, c) in merged.counts.iter_mut().zip(part.counts) {
-                *total += c;
-            }
-            merged.infos.extend(part.infos);
-        }
-        merged.infos.sort_by_key(|x| (x.0, x.1));
-        Ok(merged)
-    }
-
-    /// [`Self::eval_source`] over `series`, the loaded series from index `first` on.
-    fn eval_source_part(
-        &self,
-        src: &Source<'_>,
-        first: usize,
-        series: &[storage_api::Series],
-    ) -> Result<RangeResult, QueryError> {
-        let mut counts = vec![0usize; self.num_steps()];
+        let mut counts = vec![0usize; n];
         let mut infos = Vec::new();
         let mut out = Vec::new();
         let mut buf = Vec::new();
         let drop_name = src.drop_name();
-        for (j, s) in series.iter().enumerate() {
-            let i = first + j;
-            if j % 64 == 0 {
+        for (i, s) in self.loaded(src.selector()).iter().enumerate() {
+            if i % 64 == 0 {
                 self.check_deadline_now()?;
             }
             self.source_series(src, s, i, &mut buf, &mut counts, &mut infos);
@@ -396,6 +338,7 @@ impl Evaluator<'_> {
                 points: buf.iter().map(|&(k, t, v)| Pt { k, t, v, order: i }).collect(),
             });
         }
+        infos.sort_by_key(|x| (x.0, x.1));
         Ok(RangeResult {
             series: out,
             counts,
