@@ -54,16 +54,18 @@ impl Labels {
     /// [`Labels::validate_input`] first where duplicates must be refused.
     pub fn new(mut labels: Vec<Label>) -> Self {
         labels.retain(|l| !l.value.is_empty());
-        // Stable sort keeps insertion order among equal names, so dedup keeps the last.
+        // Stable sort keeps insertion order among equal names; of a run of
+        // equal names the kept (first) slot takes each later label in turn,
+        // so the last one wins.
         labels.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut out: Vec<Label> = Vec::with_capacity(labels.len());
-        for l in labels {
-            match out.last_mut() {
-                Some(last) if last.name == l.name => *last = l,
-                _ => out.push(l),
+        labels.dedup_by(|later, kept| {
+            let same = later.name == kept.name;
+            if same {
+                std::mem::swap(later, kept);
             }
-        }
-        Labels(Arc::from(out))
+            same
+        });
+        Labels(Arc::from(labels))
     }
 
     /// Builds a label set from `(name, value)` pairs.
@@ -299,6 +301,14 @@ mod tests {
         assert_eq!(l.to_string(), r#"{a="x", b="2"}"#);
         assert_eq!(l.get("b"), Some("2"));
         assert_eq!(l.get("c"), None);
+        let l = Labels::new(vec![
+            Label::new("b", "1"),
+            Label::new("z", "z"),
+            Label::new("b", "2"),
+            Label::new("a", "a"),
+            Label::new("b", "3"),
+        ]);
+        assert_eq!(l.to_string(), r#"{a="a", b="3", z="z"}"#);
     }
 
     #[test]
