@@ -17,21 +17,11 @@ const T0: i64 = 1_700_000_000_000;
 /// Samples an instant query with a 5-minute window reads from the last chunk.
 const TAIL: i64 = 20;
 
-/// splitmix64: small, deterministic, good enough for synthetic data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+// This example does not use every method.
+#[allow(dead_code)]
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn series(mut value: impl FnMut(i64) -> f64) -> Vec<Sample> {
     (0..SAMPLES)
@@ -41,7 +31,7 @@ fn series(mut value: impl FnMut(i64) -> f64) -> Vec<Sample> {
 
 /// (kind, chunks) for each kind of series.
 fn workload() -> Vec<(&'static str, Vec<Vec<u8>>)> {
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let mut kinds: Vec<(&'static str, Vec<Vec<Sample>>)> = vec![
         ("counter (cpu seconds)", vec![]),
         ("counter (bytes)", vec![]),

@@ -374,14 +374,7 @@ proptest! {
         // Runs of unchanged values, small and large moves, rate changes and resets.
         let mut m = start;
         let input: Vec<Sample> = steps.iter().enumerate().map(|(i, &(kind, x))| {
-            m = match kind {
-                0..=2 => m,
-                3 => m + x % 7,
-                4 => m - x % 300,
-                5 => m + x,
-                6 => m + x * 1000,
-                _ => x,
-            };
+            m = walk_step(m, kind, x);
             Sample::new(i as i64 * 15_000, decimal_to_f64(m * scale, exp))
         }).collect();
         round_trip(&input);
@@ -498,14 +491,7 @@ fn any_chunk() -> impl Strategy<Value = Vec<Sample>> {
                 .iter()
                 .enumerate()
                 .map(|(i, &(kind, x))| {
-                    m = match kind {
-                        0..=2 => m,
-                        3 => m + x % 7,
-                        4 => m - x % 300,
-                        5 => m + x,
-                        6 => m + x * 1000,
-                        _ => x,
-                    };
+                    m = walk_step(m, kind, x);
                     let v = if kind == 8 && x % 5 == 0 {
                         model::STALE_NAN
                     } else {
@@ -617,5 +603,19 @@ fn rarely_changing_gauges_read_in_part() {
             check_range(&bytes, start * 15_000, i64::MAX);
             check_range(&bytes, 0, start * 15_000);
         }
+    }
+}
+
+/// One step of a mantissa walk for the blocked-layout tests: runs of
+/// unchanged values (kinds 0-2), small and large moves, rate changes, and
+/// jumps to an arbitrary value (resets).
+fn walk_step(m: i64, kind: u32, x: i64) -> i64 {
+    match kind {
+        0..=2 => m,
+        3 => m + x % 7,
+        4 => m - x % 300,
+        5 => m + x,
+        6 => m + x * 1000,
+        _ => x,
     }
 }
