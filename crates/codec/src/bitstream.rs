@@ -144,16 +144,11 @@ impl<'a> BitReader<'a> {
         if self.pos + nbits as usize > self.data.len() * 8 {
             return Err(self.eof());
         }
-        let byte_idx = self.pos >> 3;
-        let offset = (self.pos & 7) as u32;
         // Fast path: one unaligned 8-byte load covers the request.
-        if offset + nbits <= 64 {
-            if let Some(chunk) = self.data.get(byte_idx..byte_idx + 8) {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                let word = u64::from_be_bytes(word);
+        if (self.pos & 7) as u32 + nbits <= 64 {
+            if let Some(word) = self.word_at_pos() {
                 self.pos += nbits as usize;
-                return Ok((word << offset) >> (64 - nbits));
+                return Ok(word >> (64 - nbits));
             }
         }
         let mut result = 0u64;
@@ -192,16 +187,12 @@ impl<'a> BitReader<'a> {
         let end = self.pos + bits;
         let mut sum = 0u64;
         while self.pos < end {
-            let byte_idx = self.pos >> 3;
             let offset = (self.pos & 7) as u32;
-            let Some(chunk) = self.data.get(byte_idx..byte_idx + 8) else {
+            let Some(word) = self.word_at_pos() else {
                 // The last bytes: one field at a time.
                 sum = sum.wrapping_add(self.read_bits(nbits)?);
                 continue;
             };
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let word = u64::from_be_bytes(word) << offset;
             let fields = ((64 - offset) / nbits).min(((end - self.pos) / nbits as usize) as u32);
             for k in 0..fields {
                 sum = sum.wrapping_add((word << (k * nbits)) >> (64 - nbits));
@@ -217,14 +208,10 @@ impl<'a> BitReader<'a> {
     #[inline]
     pub fn read_truncated(&mut self, k: u32, u: u64) -> Result<u64, DecodeError> {
         debug_assert!((1..=57).contains(&k));
-        let byte_idx = self.pos >> 3;
-        let offset = (self.pos & 7) as u32;
         // Fast path: one load covers the k bits (the last may belong to the next value).
-        if offset + k <= 64 {
-            if let Some(chunk) = self.data.get(byte_idx..byte_idx + 8) {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                let v = (u64::from_be_bytes(word) << offset) >> (64 - k);
+        if (self.pos & 7) as u32 + k <= 64 {
+            if let Some(word) = self.word_at_pos() {
+                let v = word >> (64 - k);
                 let y = v >> 1;
                 return Ok(if y < u {
                     self.pos += k as usize - 1;
@@ -241,6 +228,18 @@ impl<'a> BitReader<'a> {
         } else {
             ((y << 1) | u64::from(self.read_bit()?)).wrapping_sub(u)
         })
+    }
+
+    /// The 64 bits from the current position on (the 8 bytes from its byte,
+    /// shifted past the bits of that byte already read: the low `pos % 8`
+    /// bits are zero); `None` within 8 bytes of the end.
+    #[inline]
+    fn word_at_pos(&self) -> Option<u64> {
+        let byte_idx = self.pos >> 3;
+        let chunk = self.data.get(byte_idx..byte_idx + 8)?;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        Some(u64::from_be_bytes(word) << (self.pos & 7))
     }
 
     fn eof(&self) -> DecodeError {
